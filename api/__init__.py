@@ -1,0 +1,1 @@
+"""The AWS KMS JSON 1.1 protocol adapter: translation only, no business rules."""

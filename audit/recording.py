@@ -1,0 +1,108 @@
+"""The one door's audit half: `operation()` wraps a service call, `record()` writes the event.
+
+Every service body runs inside `with operation(caller, "EventName", ...) as op:`. On success the
+event is written in the same transaction as the change it describes, so a change is never
+committed without its event, nor an event without its change. On failure the transaction rolls
+back (nothing half-done survives) and the failed request is recorded in a transaction of its own,
+with errorCode and errorMessage, before the error propagates.
+"""
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from grants.principals import SOURCE_SCHEDULER, Caller
+from kmsconsole.errors import KmsError
+
+from .models import AuditEvent
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "An internal error occurred."
+
+
+@dataclass
+class Operation:
+    """What a service learns while it runs, for its audit event."""
+
+    caller: Caller
+    event_name: str
+    read_only: bool
+    request_parameters: dict | None
+    event_source: str = "kms.amazonaws.com"
+    resources: list[dict] = field(default_factory=list)
+    response_elements: dict | None = None
+    additional_event_data: dict | None = None
+    service_event_details: dict | None = None
+    key_id: str = ""
+
+    def add_key(self, key) -> None:
+        """Name a key the request touched (CloudTrail `resources`)."""
+        arn = key.arn
+        if any(resource["ARN"] == arn for resource in self.resources):
+            return
+        self.resources.append({"accountId": key.account_id, "type": "AWS::KMS::Key", "ARN": arn})
+        if not self.key_id:
+            self.key_id = str(key.id)
+
+
+def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
+    """Write the event for `op` (in the caller's transaction). The only writer of AuditEvent."""
+    caller = op.caller
+    principal = caller.principal
+    scheduled = caller.source == SOURCE_SCHEDULER
+    return AuditEvent.objects.create(
+        event_time=timezone.now(),
+        event_name=op.event_name,
+        event_source=op.event_source,
+        event_type="AwsServiceEvent" if scheduled else "AwsApiCall",
+        aws_region=caller.region,
+        recipient_account_id=principal.account_id,
+        user_identity=principal.user_identity(),
+        principal_arn="" if scheduled else principal.arn,
+        access_key_id=principal.access_key_id or "",
+        source_ip_address=caller.source_ip,
+        user_agent=caller.user_agent[:1024],
+        request_parameters=None if scheduled else op.request_parameters,
+        response_elements=None if error or scheduled else op.response_elements,
+        additional_event_data=op.additional_event_data,
+        service_event_details=op.service_event_details,
+        error_code=error.code if error else "",
+        error_message=error.message if error else "",
+        request_id=caller.request_id,
+        read_only=op.read_only,
+        resources=op.resources,
+        key_id=op.key_id,
+        source=caller.source,
+    )
+
+
+@contextmanager
+def operation(caller: Caller, event_name: str, *, read_only: bool,
+              request_parameters: dict | None = None, event_source: str = "kms.amazonaws.com"):
+    """Run a service body: act and audit in one transaction; audit failures too."""
+    op = Operation(caller, event_name, read_only, request_parameters, event_source)
+    try:
+        with transaction.atomic():
+            yield op
+            record(op)
+    except KmsError as error:
+        _record_failure(op, error)
+        raise
+    except Exception:
+        # A bug or a dependency failure: the request is still audited, without internals.
+        log.exception("internal error in %s", event_name)
+        _record_failure(op, KmsError(INTERNAL_ERROR_MESSAGE))
+        raise
+
+
+def _record_failure(op: Operation, error: KmsError) -> None:
+    try:
+        with transaction.atomic():
+            record(op, error=error)
+    except Exception:
+        # The database itself is failing; the caller still gets the original error.
+        log.exception("could not record the failed %s request", op.event_name)

@@ -1,0 +1,5 @@
+"""Who may do what: accounts, IAM users, principals and `authorize()`."""
+
+from .authorization import Decision, authorize
+
+__all__ = ["Decision", "authorize"]

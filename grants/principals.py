@@ -1,0 +1,88 @@
+"""Who is calling: the Principal (an IAM identity) and the Caller (principal + request context).
+
+Every service takes a Caller. The console builds one from the signed-in user, the API from the
+verified SigV4 access key, the scheduler from the account it works for. Services never read the
+HTTP request; what they need of it (region, source IP, user agent, request id) travels here.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+SOURCE_API = "api"
+SOURCE_CONSOLE = "console"
+SOURCE_SCHEDULER = "scheduler"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated IAM identity, shaped for policy evaluation and CloudTrail's userIdentity."""
+
+    account_id: str
+    arn: str
+    type: str  # IAMUser | AssumedRole | Root | AWSService (CloudTrail userIdentity.type)
+    principal_id: str
+    user_name: str | None = None
+    access_key_id: str | None = None
+
+    @classmethod
+    def for_user(cls, user, *, access_key_id: str | None = None) -> "Principal":
+        return cls(
+            account_id=user.account_id,
+            arn=user.arn,
+            type="IAMUser",
+            principal_id=user.unique_id,
+            user_name=user.name,
+            access_key_id=access_key_id,
+        )
+
+    @classmethod
+    def service(cls, account_id: str) -> "Principal":
+        """KMS itself acting for an account (scheduled rotation, deletion): 'AWS Internal'."""
+        return cls(
+            account_id=account_id,
+            arn=f"arn:aws:iam::{account_id}:root",
+            type="AWSService",
+            principal_id="AWS Internal",
+        )
+
+    def user_identity(self) -> dict:
+        """CloudTrail's userIdentity block (kms-spec.md section 7.1 and 7.3)."""
+        if self.type == "AWSService":
+            return {"accountId": self.account_id, "invokedBy": "AWS Internal"}
+        identity = {
+            "type": self.type,
+            "principalId": self.principal_id,
+            "arn": self.arn,
+            "accountId": self.account_id,
+        }
+        if self.access_key_id:
+            identity["accessKeyId"] = self.access_key_id
+        if self.user_name:
+            identity["userName"] = self.user_name
+        return identity
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A principal plus the context of one request: the argument every service takes."""
+
+    principal: Principal
+    region: str
+    source: str = SOURCE_API
+    source_ip: str = "127.0.0.1"
+    user_agent: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account_id
+
+    @classmethod
+    def scheduler(cls, *, account_id: str, region: str) -> "Caller":
+        return cls(
+            principal=Principal.service(account_id),
+            region=region,
+            source=SOURCE_SCHEDULER,
+            source_ip="AWS Internal",
+            user_agent="AWS Internal",
+        )

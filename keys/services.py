@@ -1,0 +1,363 @@
+"""Key services: lifecycle, aliases and tags. Every function is one door.
+
+Each service is keyword-only, takes a Caller, and runs `authorize -> act -> audit` inside
+`audit.recording.operation` (one transaction; failures audited too). Cryptographic operations
+are in keys/operations.py.
+"""
+
+import datetime
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.recording import operation
+from grants import authorize
+from grants.models import Account
+from grants.principals import Caller
+from kmsconsole.errors import (
+    AlreadyExistsError,
+    LimitExceededError,
+    NotFoundError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+
+from . import selectors, states, validation
+from .access import authorize_key, locked, open_key
+from .crypto import specs
+from .crypto.material import generate_key_material
+from .models import (
+    DISABLED,
+    ENABLED,
+    MANAGER_CUSTOMER,
+    ORIGIN_AWS_KMS,
+    ORIGIN_EXTERNAL,
+    PENDING_DELETION,
+    PENDING_IMPORT,
+    Alias,
+    Key,
+    KeyMaterial,
+    Tag,
+)
+from .policies import api_default_policy
+from .vault import wrap_material
+
+MAX_ALIASES_PER_KEY = 50
+DEFAULT_PENDING_WINDOW_DAYS = 30
+
+
+# --- creation -------------------------------------------------------------------------------
+
+def _validate_spec_and_usage(key_spec: str, key_usage: str | None) -> str:
+    validation.require_enum("keySpec", key_spec, specs.ALL_KEY_SPECS)
+    if key_spec not in specs.KEY_SPECS:
+        raise UnsupportedOperationError(f"KeySpec {key_spec} is not supported by this service.")
+    if key_usage is None:
+        if key_spec != "SYMMETRIC_DEFAULT":
+            raise ValidationError("You must specify a KeyUsage value for all KMS keys except "
+                                  "for symmetric encryption keys.")
+        return "ENCRYPT_DECRYPT"
+    validation.require_enum("keyUsage", key_usage, specs.KEY_USAGES)
+    if key_usage not in specs.allowed_usages(key_spec):
+        raise ValidationError(f"KeyUsage {key_usage} is not compatible with KeySpec {key_spec}")
+    return key_usage
+
+
+def _add_material(key: Key, *, version: int, material: bytes, rotation_type: str = "") -> None:
+    KeyMaterial.objects.create(
+        key=key,
+        version=version,
+        wrapped=wrap_material(key_arn=key.arn, version=version, material=material),
+        material_id=secrets.token_hex(32),
+        created_at=timezone.now(),
+        rotation_type=rotation_type,
+    )
+    key.current_version = version
+
+
+def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMETRIC_DEFAULT",
+               key_usage: str | None = None, origin: str = ORIGIN_AWS_KMS,
+               policy: str | None = None, tags: list[tuple[str, str]] | None = None,
+               multi_region: bool = False, bypass_policy_lockout_safety_check: bool = False,
+               customer_master_key_spec: str | None = None) -> Key:
+    """CreateKey: a new key with fresh material (or none yet, for EXTERNAL origin)."""
+    params = {"description": description, "keySpec": key_spec, "keyUsage": key_usage,
+              "origin": origin, "multiRegion": multi_region,
+              "bypassPolicyLockoutSafetyCheck": bypass_policy_lockout_safety_check}
+    if customer_master_key_spec:
+        params["customerMasterKeySpec"] = customer_master_key_spec
+    if policy is not None:
+        params["policy"] = policy
+    if tags:
+        params["tags"] = [{"tagKey": k, "tagValue": v} for k, v in tags]
+    with operation(caller, "CreateKey", read_only=False,
+                   request_parameters={k: v for k, v in params.items() if v is not None}) as op:
+        authorize(caller, "kms:CreateKey")
+        if tags:
+            authorize(caller, "kms:TagResource")
+        if customer_master_key_spec and key_spec == "SYMMETRIC_DEFAULT":
+            key_spec = customer_master_key_spec
+        key_usage = _validate_spec_and_usage(key_spec, key_usage)
+        validation.validate_description(description)
+        validation.validate_tags(tags or [], existing_keys=set())
+        if origin not in (ORIGIN_AWS_KMS, ORIGIN_EXTERNAL):
+            validation.require_enum("origin", origin,
+                                    ["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"])
+            raise UnsupportedOperationError("Custom key stores are not supported by this service.")
+        if multi_region:
+            raise UnsupportedOperationError("Multi-Region keys are not supported by this service.")
+        if policy is not None:
+            validation.validate_policy_text(policy)
+        account = Account.objects.get(pk=caller.account_id)
+        key = Key.objects.create(
+            account=account, region=caller.region, description=description, key_spec=key_spec,
+            key_usage=key_usage, origin=origin, key_manager=MANAGER_CUSTOMER,
+            key_state=PENDING_IMPORT if origin == ORIGIN_EXTERNAL else ENABLED,
+            policy=policy if policy is not None else api_default_policy(account.id),
+            created_at=timezone.now(),
+        )
+        if origin == ORIGIN_AWS_KMS:
+            _add_material(key, version=1, material=generate_key_material(key_spec))
+            key.save(update_fields=["current_version"])
+        Tag.objects.bulk_create(Tag(key=key, tag_key=k, tag_value=v) for k, v in tags or [])
+        op.add_key(key)
+        op.response_elements = {"keyMetadata": {"keyId": str(key.id), "arn": key.arn,
+                                                "keyState": key.key_state}}
+        return key
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def key_describe(*, caller: Caller, key_id: str, grant_tokens: list[str] | None = None) -> Key:
+    """DescribeKey: works in every key state."""
+    with operation(caller, "DescribeKey", read_only=True,
+                   request_parameters={"keyId": key_id}) as op:
+        return open_key(op, caller, key_id, "kms:DescribeKey")
+
+
+def key_list(*, caller: Caller, limit: int = 100, marker: str | None = None):
+    """ListKeys: (keys, next_marker) of the caller's account in the caller's region."""
+    params = {"limit": limit, "marker": marker}
+    with operation(caller, "ListKeys", read_only=True,
+                   request_parameters={k: v for k, v in params.items() if v is not None}):
+        authorize(caller, "kms:ListKeys")
+        validation.require_range("limit", limit, 1, 1000)
+        return selectors.key_list(account_id=caller.account_id, region=caller.region,
+                                  limit=limit, marker=marker)
+
+
+# --- state changes --------------------------------------------------------------------------
+
+def key_enable(*, caller: Caller, key_id: str) -> Key:
+    """EnableKey: idempotent on an enabled key; refused while pending deletion or import."""
+    with operation(caller, "EnableKey", read_only=False,
+                   request_parameters={"keyId": key_id}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:EnableKey", allow_alias=False))
+        states.require_state(key, states.ENABLE_DISABLE)
+        key.key_state = ENABLED
+        key.save(update_fields=["key_state"])
+        return key
+
+
+def key_disable(*, caller: Caller, key_id: str) -> Key:
+    """DisableKey: idempotent on a disabled key; refused while pending deletion or import."""
+    with operation(caller, "DisableKey", read_only=False,
+                   request_parameters={"keyId": key_id}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:DisableKey", allow_alias=False))
+        states.require_state(key, states.ENABLE_DISABLE)
+        key.key_state = DISABLED
+        key.save(update_fields=["key_state"])
+        return key
+
+
+def key_update_description(*, caller: Caller, key_id: str, description: str) -> Key:
+    """UpdateKeyDescription: "" clears it; refused while pending deletion."""
+    with operation(caller, "UpdateKeyDescription", read_only=False,
+                   request_parameters={"keyId": key_id, "description": description}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:UpdateKeyDescription",
+                                allow_alias=False))
+        validation.validate_description(description)
+        states.require_state(key, states.MODIFY)
+        key.description = description
+        key.save(update_fields=["description"])
+        return key
+
+
+def key_schedule_deletion(*, caller: Caller, key_id: str,
+                          pending_window_days: int | None = None) -> Key:
+    """ScheduleKeyDeletion: 7-30 days (default 30); the key is unusable while it waits."""
+    params = {"keyId": key_id}
+    if pending_window_days is not None:
+        params["pendingWindowInDays"] = pending_window_days
+    with operation(caller, "ScheduleKeyDeletion", read_only=False,
+                   request_parameters=params) as op:
+        key = locked(open_key(op, caller, key_id, "kms:ScheduleKeyDeletion",
+                                allow_alias=False))
+        days = DEFAULT_PENDING_WINDOW_DAYS if pending_window_days is None else pending_window_days
+        validation.require_range("pendingWindowInDays", days, 7, 30)
+        states.require_state(key, states.SCHEDULE_DELETION)
+        key.key_state = PENDING_DELETION
+        key.pending_window_days = days
+        key.deletion_date = timezone.now() + datetime.timedelta(days=days)
+        key.save(update_fields=["key_state", "pending_window_days", "deletion_date"])
+        op.response_elements = {
+            "keyId": key.arn, "keyState": key.key_state,
+            "deletionDate": key.deletion_date.isoformat(), "pendingWindowInDays": days,
+        }
+        return key
+
+
+def key_cancel_deletion(*, caller: Caller, key_id: str) -> Key:
+    """CancelKeyDeletion: the key returns to Disabled, not to its earlier state (as AWS)."""
+    with operation(caller, "CancelKeyDeletion", read_only=False,
+                   request_parameters={"keyId": key_id}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:CancelKeyDeletion", allow_alias=False))
+        states.require_pending_deletion(key)
+        key.key_state = DISABLED if key.current_version else PENDING_IMPORT
+        key.deletion_date = None
+        key.pending_window_days = None
+        key.save(update_fields=["key_state", "deletion_date", "pending_window_days"])
+        op.response_elements = {"keyId": key.arn}
+        return key
+
+
+# --- aliases --------------------------------------------------------------------------------
+
+def _alias_target(op, caller: Caller, target_key_id: str, action: str) -> Key:
+    key = open_key(op, caller, target_key_id, action, allow_alias=False)
+    if key.account_id != caller.account_id:
+        # Aliases live in the caller's account and may only name that account's keys.
+        raise NotFoundError(f"Key '{key.arn}' does not exist")
+    if key.key_manager != MANAGER_CUSTOMER:
+        raise UnsupportedOperationError(f"{key.arn} is an AWS managed key.")
+    states.require_state(key, states.ALIAS_TARGET)
+    return key
+
+
+def alias_create(*, caller: Caller, alias_name: str, target_key_id: str) -> Alias:
+    """CreateAlias: unique per account and region; at most 50 per key."""
+    with operation(caller, "CreateAlias", read_only=False,
+                   request_parameters={"aliasName": alias_name,
+                                       "targetKeyId": target_key_id}) as op:
+        validation.validate_alias_name(alias_name, creating=True)
+        key = _alias_target(op, caller, target_key_id, "kms:CreateAlias")
+        if key.aliases.count() >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededError(f"A key can have at most {MAX_ALIASES_PER_KEY} aliases.")
+        now = timezone.now()
+        alias = Alias(account_id=caller.account_id, region=caller.region, name=alias_name,
+                      target_key=key, created_at=now, updated_at=now)
+        try:
+            with transaction.atomic():
+                alias.save()
+        except IntegrityError:
+            raise AlreadyExistsError(f"An alias with the name {alias.arn} already exists") \
+                from None
+        return alias
+
+
+def _existing_alias(caller: Caller, alias_name: str) -> Alias:
+    alias = (Alias.objects.select_for_update()
+             .filter(account_id=caller.account_id, region=caller.region, name=alias_name).first())
+    if alias is None:
+        raise NotFoundError(
+            f"Alias arn:aws:kms:{caller.region}:{caller.account_id}:{alias_name} is not found.")
+    return alias
+
+
+def alias_update(*, caller: Caller, alias_name: str, target_key_id: str) -> Alias:
+    """UpdateAlias: re-point to a key of the same type and usage."""
+    with operation(caller, "UpdateAlias", read_only=False,
+                   request_parameters={"aliasName": alias_name,
+                                       "targetKeyId": target_key_id}) as op:
+        validation.validate_alias_name(alias_name, creating=False)
+        alias = _existing_alias(caller, alias_name)
+        if alias.target_key is not None:
+            op.add_key(alias.target_key)
+            authorize_key(caller, "kms:UpdateAlias", alias.target_key)
+        key = _alias_target(op, caller, target_key_id, "kms:UpdateAlias")
+        old = alias.target_key
+        if old is not None and (specs.key_type(old.key_spec), old.key_usage) != (
+                specs.key_type(key.key_spec), key.key_usage):
+            raise ValidationError(
+                f"{alias_name} points to a {specs.key_type(old.key_spec).lower()} key with "
+                f"usage {old.key_usage}; it cannot be moved to a "
+                f"{specs.key_type(key.key_spec).lower()} key with usage {key.key_usage}.")
+        alias.target_key = key
+        alias.updated_at = timezone.now()
+        alias.save(update_fields=["target_key", "updated_at"])
+        return alias
+
+
+def alias_delete(*, caller: Caller, alias_name: str) -> None:
+    """DeleteAlias: allowed in every key state."""
+    with operation(caller, "DeleteAlias", read_only=False,
+                   request_parameters={"aliasName": alias_name}) as op:
+        validation.validate_alias_name(alias_name, creating=True)
+        alias = _existing_alias(caller, alias_name)
+        if alias.target_key is not None:
+            op.add_key(alias.target_key)
+            authorize_key(caller, "kms:DeleteAlias", alias.target_key)
+        alias.delete()
+
+
+def alias_list(*, caller: Caller, key_id: str | None = None, limit: int = 50,
+               marker: str | None = None):
+    """ListAliases: (aliases, next_marker), all of the region or those of one key."""
+    params = {"keyId": key_id, "limit": limit, "marker": marker}
+    with operation(caller, "ListAliases", read_only=True,
+                   request_parameters={k: v for k, v in params.items() if v is not None}) as op:
+        validation.require_range("limit", limit, 1, 100)
+        key = None
+        if key_id is not None:
+            key = open_key(op, caller, key_id, "kms:ListAliases", allow_alias=False)
+        else:
+            authorize(caller, "kms:ListAliases")
+        return selectors.alias_list(account_id=caller.account_id, region=caller.region,
+                                    key=key, limit=limit, marker=marker)
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+def key_tag(*, caller: Caller, key_id: str, tags: list[tuple[str, str]]) -> Key:
+    """TagResource: add or overwrite tags (at most 50 per key)."""
+    with operation(caller, "TagResource", read_only=False, request_parameters={
+            "keyId": key_id, "tags": [{"tagKey": k, "tagValue": v} for k, v in tags]}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:TagResource", allow_alias=False))
+        _require_customer_managed(key)
+        states.require_state(key, states.MODIFY)
+        existing = set(key.tags.values_list("tag_key", flat=True))
+        validation.validate_tags(tags, existing_keys=existing)
+        for tag_key, tag_value in tags:
+            Tag.objects.update_or_create(key=key, tag_key=tag_key,
+                                         defaults={"tag_value": tag_value})
+        return key
+
+
+def key_untag(*, caller: Caller, key_id: str, tag_keys: list[str]) -> Key:
+    """UntagResource: removing a tag the key does not have is not an error."""
+    with operation(caller, "UntagResource", read_only=False,
+                   request_parameters={"keyId": key_id, "tagKeys": tag_keys}) as op:
+        key = locked(open_key(op, caller, key_id, "kms:UntagResource", allow_alias=False))
+        _require_customer_managed(key)
+        for index, tag_key in enumerate(tag_keys, start=1):
+            validation.require_length(f"tagKeys.{index}.member", tag_key, 1, 128)
+        states.require_state(key, states.MODIFY)
+        key.tags.filter(tag_key__in=tag_keys).delete()
+        return key
+
+
+def key_list_tags(*, caller: Caller, key_id: str, limit: int = 50, marker: str | None = None):
+    """ListResourceTags: (tags, next_marker)."""
+    params = {"keyId": key_id, "limit": limit, "marker": marker}
+    with operation(caller, "ListResourceTags", read_only=True,
+                   request_parameters={k: v for k, v in params.items() if v is not None}) as op:
+        key = open_key(op, caller, key_id, "kms:ListResourceTags", allow_alias=False)
+        validation.require_range("limit", limit, 1, 50)
+        return selectors.paginate(key.tags.all(), order_field="tag_key", limit=limit,
+                                  marker=marker, to_marker=lambda tag: tag.tag_key)
+
+
+def _require_customer_managed(key: Key) -> None:
+    if key.key_manager != MANAGER_CUSTOMER:
+        raise UnsupportedOperationError(f"{key.arn} is an AWS managed key.")

@@ -1,0 +1,110 @@
+"""The errors services raise: AWS KMS error types (kms-spec.md sections 1.3, 1.4 and 3.3).
+
+Services raise these; the API turns them into {"__type", "message"} with the status below and the
+console shows the message. `code` is the AWS error type, written to audit events as errorCode.
+Messages never contain secret material.
+"""
+
+
+class KmsError(Exception):
+    """Base class: an AWS error type with an HTTP status and a message."""
+
+    code = "KMSInternalException"
+    status = 500
+
+    def __init__(self, message: str = ""):
+        super().__init__(message)
+        self.message = message
+
+
+class ClientError(KmsError):
+    status = 400
+
+
+class ValidationError(ClientError):
+    code = "ValidationException"
+
+
+class NotFoundError(ClientError):
+    code = "NotFoundException"
+
+
+class InvalidArnError(ClientError):
+    code = "InvalidArnException"
+
+
+class DisabledError(ClientError):
+    code = "DisabledException"
+
+
+class InvalidStateError(ClientError):
+    code = "KMSInvalidStateException"
+
+
+class InvalidKeyUsageError(ClientError):
+    code = "InvalidKeyUsageException"
+
+
+class InvalidCiphertextError(ClientError):
+    code = "InvalidCiphertextException"
+
+
+class IncorrectKeyError(ClientError):
+    code = "IncorrectKeyException"
+
+
+class InvalidSignatureError(ClientError):
+    code = "KMSInvalidSignatureException"
+
+
+class InvalidMacError(ClientError):
+    code = "KMSInvalidMacException"
+
+
+class AlreadyExistsError(ClientError):
+    code = "AlreadyExistsException"
+
+
+class InvalidAliasNameError(ClientError):
+    code = "InvalidAliasNameException"
+
+
+class NotAuthorizedError(ClientError):
+    code = "NotAuthorizedException"
+
+
+class LimitExceededError(ClientError):
+    code = "LimitExceededException"
+
+
+class TagError(ClientError):
+    code = "TagException"
+
+
+class UnsupportedOperationError(ClientError):
+    code = "UnsupportedOperationException"
+
+
+class InvalidMarkerError(ClientError):
+    code = "InvalidMarkerException"
+
+
+class DryRunOperationError(ClientError):
+    code = "DryRunOperationException"
+
+
+class AccessDeniedError(ClientError):
+    code = "AccessDeniedException"
+
+
+class InternalError(KmsError):
+    code = "KMSInternalException"
+    status = 500
+
+
+class MalformedPolicyDocumentError(ClientError):
+    code = "MalformedPolicyDocumentException"
+
+
+class InvalidGrantTokenError(ClientError):
+    code = "InvalidGrantTokenException"

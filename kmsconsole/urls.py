@@ -1,0 +1,9 @@
+"""URL map: the console pages, /healthz, and the AWS KMS JSON API on POST /."""
+
+from django.urls import path
+
+from . import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+]
