@@ -99,6 +99,12 @@ def operation(caller: Caller, event_name: str, *, read_only: bool,
         raise
 
 
+def record_rejected(caller: Caller, event_name: str, error: KmsError) -> None:
+    """Record a request refused before any service ran (authentication, protocol, shape)."""
+    _record_failure(Operation(caller, event_name, read_only=False, request_parameters=None),
+                    error)
+
+
 def _record_failure(op: Operation, error: KmsError) -> None:
     try:
         with transaction.atomic():

@@ -12,6 +12,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 
+from keys.vault import root_key
+
 ACCOUNT_ID_VALIDATOR = RegexValidator(r"^\d{12}$", "An account id is 12 digits.")
 IAM_NAME_VALIDATOR = RegexValidator(
     r"^[\w+=,.@-]{1,64}$", "Use 1-64 letters, digits and + = , . @ _ -"
@@ -19,9 +21,9 @@ IAM_NAME_VALIDATOR = RegexValidator(
 _UNIQUE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
-def new_unique_id(prefix: str) -> str:
-    """An IAM-style unique id (AIDA... for users), 21 characters like AWS's."""
-    return prefix + "".join(secrets.choice(_UNIQUE_ID_ALPHABET) for _ in range(17))
+def new_unique_id(prefix: str, length: int = 17) -> str:
+    """An IAM-style unique id: AIDA... for users (21 characters), AKIA... for access keys (20)."""
+    return prefix + "".join(secrets.choice(_UNIQUE_ID_ALPHABET) for _ in range(length))
 
 
 def new_user_unique_id() -> str:
@@ -79,3 +81,48 @@ class User(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.name
+
+
+ACCESS_KEY_ID_VALIDATOR = RegexValidator(r"^[A-Z0-9]{16,128}$", "Use 16-128 upper-case letters "
+                                         "and digits, like AKIAIOSFODNN7EXAMPLE.")
+
+
+def new_access_key_id() -> str:
+    return new_unique_id("AKIA", length=16)
+
+
+def new_secret_access_key() -> str:
+    # 40 characters of base64 alphabet, like AWS secret access keys.
+    return secrets.token_urlsafe(30)[:40].replace("-", "+").replace("_", "/")
+
+
+class AccessKey(models.Model):
+    """An IAM user's access key for the API (SigV4).
+
+    The server must know the secret to recompute signatures, so it cannot store a hash: the
+    secret is stored wrapped under the root key (AAD = access key id), never in the clear.
+    """
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+    access_key_id = models.CharField(max_length=128, unique=True,
+                                     validators=[ACCESS_KEY_ID_VALIDATOR])
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_keys")
+    secret_wrapped = models.BinaryField()
+    status = models.CharField(max_length=8, default=ACTIVE,
+                              choices=[(ACTIVE, ACTIVE), (INACTIVE, INACTIVE)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.access_key_id
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_wrapped = root_key().wrap(secret.encode(), aad=self._aad())
+
+    def secret(self) -> str:
+        return root_key().unwrap(bytes(self.secret_wrapped), aad=self._aad()).decode()
+
+    def _aad(self) -> bytes:
+        return f"access-key:{self.access_key_id}".encode()

@@ -45,16 +45,23 @@ class Principal:
             principal_id="AWS Internal",
         )
 
+    @classmethod
+    def unauthenticated(cls, *, account_id: str = "", access_key_id: str | None = None):
+        """Whoever sent a request that failed authentication (recorded, never authorized)."""
+        return cls(account_id=account_id, arn="", type="Unknown", principal_id="",
+                   access_key_id=access_key_id)
+
     def user_identity(self) -> dict:
         """CloudTrail's userIdentity block (kms-spec.md section 7.1 and 7.3)."""
         if self.type == "AWSService":
             return {"accountId": self.account_id, "invokedBy": "AWS Internal"}
-        identity = {
-            "type": self.type,
-            "principalId": self.principal_id,
-            "arn": self.arn,
-            "accountId": self.account_id,
-        }
+        identity = {"type": self.type}
+        if self.principal_id:
+            identity["principalId"] = self.principal_id
+        if self.arn:
+            identity["arn"] = self.arn
+        if self.account_id:
+            identity["accountId"] = self.account_id
         if self.access_key_id:
             identity["accessKeyId"] = self.access_key_id
         if self.user_name:

@@ -66,6 +66,12 @@ class Key(models.Model):
     def enabled(self) -> bool:
         return self.key_state == ENABLED
 
+    def current_material_id(self) -> str | None:
+        if self.current_version is None:
+            return None
+        return (self.materials.filter(version=self.current_version)
+                .values_list("material_id", flat=True).first())
+
 
 class KeyMaterial(models.Model):
     """One version of a key's material, wrapped under the root key (AAD = key ARN + version)."""

@@ -28,6 +28,7 @@ from .crypto import asymmetric, envelope, mac, specs
 from .crypto import errors as crypto_errors
 from .crypto import material as fresh
 from .models import Key, KeyMaterial
+from .services import require_no_custom_key_store
 from .vault import unwrap_material
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -212,6 +213,21 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
     return Plaintext(key, plaintext, SYMMETRIC, row.material_id)
 
 
+def _dry_run_ignoring_ciphertext(op, caller: Caller, blob: bytes | None, key_id: str | None,
+                                 action: str, dry_run: bool, modifiers: list[str] | None) -> None:
+    """DryRun with IGNORE_CIPHERTEXT checks permission on KeyId without reading a ciphertext.
+    Without it, a request with no CiphertextBlob is incomplete."""
+    if dry_run and "IGNORE_CIPHERTEXT" in (modifiers or []):
+        if key_id is None:
+            raise ValidationError("KeyId is required when DryRunModifiers has IGNORE_CIPHERTEXT.")
+        key = open_key(op, caller, key_id, action)
+        states.require_state(key, states.USE)
+        _dry_run(dry_run)
+    if blob is None:
+        raise ValidationError(validation.constraint_message("ciphertextBlob", None,
+                                                            "not be null"))
+
+
 def _named_key(op, caller: Caller, key_id: str) -> Key:
     key = resolve_key(caller, key_id)
     op.add_key(key)
@@ -247,9 +263,10 @@ def encrypt(*, caller: Caller, key_id: str, plaintext: bytes, encryption_context
         return _encrypt_with(key, plaintext, encryption_context, encryption_algorithm)
 
 
-def decrypt(*, caller: Caller, ciphertext_blob: bytes, encryption_context=None,
+def decrypt(*, caller: Caller, ciphertext_blob: bytes | None, encryption_context=None,
             key_id: str | None = None, encryption_algorithm: str | None = None,
-            grant_tokens=None, dry_run: bool = False) -> Plaintext:
+            grant_tokens=None, dry_run: bool = False,
+            dry_run_modifiers: list[str] | None = None) -> Plaintext:
     """Decrypt: the blob names its key and material version; KeyId is needed only for RSA."""
     params = _context_params({"encryptionAlgorithm": encryption_algorithm or SYMMETRIC},
                              encryption_context)
@@ -257,6 +274,8 @@ def decrypt(*, caller: Caller, ciphertext_blob: bytes, encryption_context=None,
         params["keyId"] = key_id
     with operation(caller, "Decrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
+        _dry_run_ignoring_ciphertext(op, caller, ciphertext_blob, key_id, "kms:Decrypt",
+                                     dry_run, dry_run_modifiers)
         return _decrypt_with(op, caller, ciphertext_blob, encryption_context, key_id,
                              encryption_algorithm, "kms:Decrypt", dry_run)
 
@@ -265,7 +284,8 @@ def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: st
                source_encryption_context=None, source_key_id: str | None = None,
                destination_encryption_context=None, source_encryption_algorithm=None,
                destination_encryption_algorithm=None, grant_tokens=None,
-               dry_run: bool = False) -> tuple[Plaintext, Ciphertext]:
+               dry_run: bool = False,
+               dry_run_modifiers: list[str] | None = None) -> tuple[Plaintext, Ciphertext]:
     """ReEncrypt: decrypt and encrypt inside the service; the plaintext never leaves."""
     params = {"destinationKeyId": destination_key_id,
               "sourceEncryptionAlgorithm": source_encryption_algorithm or SYMMETRIC,
@@ -279,6 +299,8 @@ def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: st
     with operation(caller, "ReEncrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(source_encryption_context)
         validation.validate_encryption_context(destination_encryption_context)
+        _dry_run_ignoring_ciphertext(op, caller, ciphertext_blob, source_key_id,
+                                     "kms:ReEncryptFrom", dry_run, dry_run_modifiers)
         source = _decrypt_with(op, caller, ciphertext_blob, source_encryption_context,
                                source_key_id, source_encryption_algorithm, "kms:ReEncryptFrom")
         destination = _use_key(op, caller, destination_key_id, "kms:ReEncryptTo")
@@ -346,11 +368,13 @@ def generate_data_key_pair(*, caller: Caller, key_id: str, key_pair_spec: str,
                            sealed.material_id)
 
 
-def generate_random(*, caller: Caller, number_of_bytes: int | None) -> bytes:
+def generate_random(*, caller: Caller, number_of_bytes: int | None,
+                    custom_key_store_id: str | None = None) -> bytes:
     """GenerateRandom: 1-1024 bytes from the CSPRNG; needs no key."""
     params = {} if number_of_bytes is None else {"numberOfBytes": number_of_bytes}
     with operation(caller, "GenerateRandom", read_only=True, request_parameters=params):
         authorize(caller, "kms:GenerateRandom")
+        require_no_custom_key_store(custom_key_store_id)
         if number_of_bytes is None:
             raise ValidationError("NumberOfBytes is required.")
         validation.require_range("numberOfBytes", number_of_bytes, 1, 1024)

@@ -11,12 +11,14 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit import selectors as audit_selectors
 from audit.recording import operation
 from grants import authorize
 from grants.models import Account
 from grants.principals import Caller
 from kmsconsole.errors import (
     AlreadyExistsError,
+    CustomKeyStoreNotFoundError,
     LimitExceededError,
     NotFoundError,
     UnsupportedOperationError,
@@ -80,7 +82,8 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
                key_usage: str | None = None, origin: str = ORIGIN_AWS_KMS,
                policy: str | None = None, tags: list[tuple[str, str]] | None = None,
                multi_region: bool = False, bypass_policy_lockout_safety_check: bool = False,
-               customer_master_key_spec: str | None = None) -> Key:
+               customer_master_key_spec: str | None = None,
+               custom_key_store_id: str | None = None) -> Key:
     """CreateKey: a new key with fresh material (or none yet, for EXTERNAL origin)."""
     params = {"description": description, "keySpec": key_spec, "keyUsage": key_usage,
               "origin": origin, "multiRegion": multi_region,
@@ -107,6 +110,7 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
             raise UnsupportedOperationError("Custom key stores are not supported by this service.")
         if multi_region:
             raise UnsupportedOperationError("Multi-Region keys are not supported by this service.")
+        require_no_custom_key_store(custom_key_store_id)
         if policy is not None:
             validation.validate_policy_text(policy)
         account = Account.objects.get(pk=caller.account_id)
@@ -145,6 +149,14 @@ def key_list(*, caller: Caller, limit: int = 100, marker: str | None = None):
         validation.require_range("limit", limit, 1, 1000)
         return selectors.key_list(account_id=caller.account_id, region=caller.region,
                                   limit=limit, marker=marker)
+
+
+def key_last_usage(*, caller: Caller, key_id: str):
+    """GetKeyLastUsage: (key, the audit event of its last successful cryptographic use)."""
+    with operation(caller, "GetKeyLastUsage", read_only=True,
+                   request_parameters={"keyId": key_id}) as op:
+        key = open_key(op, caller, key_id, "kms:GetKeyLastUsage", allow_alias=False)
+        return key, audit_selectors.last_cryptographic_use(key_id=str(key.id))
 
 
 # --- state changes --------------------------------------------------------------------------
@@ -356,6 +368,13 @@ def key_list_tags(*, caller: Caller, key_id: str, limit: int = 50, marker: str |
         validation.require_range("limit", limit, 1, 50)
         return selectors.paginate(key.tags.all(), order_field="tag_key", limit=limit,
                                   marker=marker, to_marker=lambda tag: tag.tag_key)
+
+
+def require_no_custom_key_store(custom_key_store_id: str | None) -> None:
+    # This service has no custom key stores (CloudHSM, XKS), so any id names none.
+    if custom_key_store_id is not None:
+        raise CustomKeyStoreNotFoundError(
+            f"Custom key store {custom_key_store_id} does not exist.")
 
 
 def _require_customer_managed(key: Key) -> None:

@@ -25,7 +25,12 @@ MAX_ENCRYPTION_CONTEXT_BYTES = 8192
 
 def constraint_message(path: str, value, rule: str, *, sensitive: bool = False) -> str:
     """AWS's model-constraint message: `1 validation error detected: Value 'v' at 'path' ...`."""
-    shown = "Value" if sensitive else f"Value '{value}'"
+    if sensitive:
+        shown = "Value"
+    elif value is None:
+        shown = "Value null"
+    else:
+        shown = f"Value '{value}'"
     return (f"1 validation error detected: {shown} at '{path}' failed to satisfy constraint: "
             f"Member must {rule}")
 
@@ -93,7 +98,11 @@ def validate_encryption_context(context: dict | None) -> None:
     for name, value in context.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ValidationError("Encryption context keys and values must be strings.")
-        size += len(name.encode()) + len(value.encode())
+        try:
+            size += len(name.encode()) + len(value.encode())
+        except UnicodeEncodeError:
+            raise ValidationError("Encryption context keys and values must be valid Unicode "
+                                  "text.") from None
     # AWS documents no limit; 8 KB keeps events and AAD bounded (see kms-spec.md 3.4).
     if size > MAX_ENCRYPTION_CONTEXT_BYTES:
         raise ValidationError(

@@ -108,3 +108,39 @@ class MalformedPolicyDocumentError(ClientError):
 
 class InvalidGrantTokenError(ClientError):
     code = "InvalidGrantTokenException"
+
+
+# Protocol and authentication errors (kms-spec.md 1.3 and 1.5), raised by the API layer.
+
+class SerializationError(ClientError):
+    code = "SerializationException"
+
+
+class UnknownOperationError(ClientError):
+    code = "UnknownOperationException"
+
+
+class MissingAuthenticationTokenError(ClientError):
+    code = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignatureError(ClientError):
+    code = "IncompleteSignatureException"
+
+
+class SignatureDoesNotMatchError(ClientError):
+    """SigV4 failures: AWS calls this InvalidSignatureException."""
+
+    code = "InvalidSignatureException"
+
+
+class UnrecognizedClientError(ClientError):
+    code = "UnrecognizedClientException"
+
+
+class ExpiredTokenError(ClientError):
+    code = "ExpiredTokenException"
+
+
+class CustomKeyStoreNotFoundError(ClientError):
+    code = "CustomKeyStoreNotFoundException"

@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from . import health
+from . import health, views
 
 urlpatterns = [
+    path("", views.root, name="root"),
     path("healthz", health.healthz, name="healthz"),
 ]

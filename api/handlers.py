@@ -1,0 +1,320 @@
+"""AWS shape in -> service call -> AWS shape out, one small function per operation.
+
+Handlers get the request already parsed against the botocore model (blobs as bytes) and return
+the response under the model's member names; api/model.py serialises it. No business rule lives
+here: every decision is the service's.
+"""
+
+from keys import operations, services
+from keys.crypto import specs
+from keys.models import PENDING_DELETION, Key
+
+HANDLERS = {}
+
+
+def handler(name: str):
+    def register(function):
+        HANDLERS[name] = function
+        return function
+    return register
+
+
+def key_metadata(key: Key) -> dict:
+    """KeyMetadata (kms-spec.md 2.11): optional members only where AWS sends them."""
+    metadata = {
+        "AWSAccountId": key.account_id,
+        "KeyId": str(key.id),
+        "Arn": key.arn,
+        "CreationDate": key.created_at,
+        "Enabled": key.enabled,
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": key.key_state,
+        "Origin": key.origin,
+        "KeyManager": key.key_manager,
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "MultiRegion": False,
+    }
+    if key.key_state == PENDING_DELETION:
+        metadata["DeletionDate"] = key.deletion_date
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
+    algorithm_lists = {
+        "EncryptionAlgorithms": specs.encryption_algorithms(key.key_spec, key.key_usage),
+        "SigningAlgorithms": specs.signing_algorithms(key.key_spec, key.key_usage),
+        "MacAlgorithms": specs.mac_algorithms(key.key_spec, key.key_usage),
+    }
+    metadata.update({name: value for name, value in algorithm_lists.items() if value})
+    if key.key_spec == "SYMMETRIC_DEFAULT" and key.current_version:
+        metadata["CurrentKeyMaterialId"] = key.current_material_id()
+    return metadata
+
+
+def _page(rows, next_marker, member: str, entry) -> dict:
+    response = {member: [entry(row) for row in rows], "Truncated": next_marker is not None}
+    if next_marker is not None:
+        response["NextMarker"] = next_marker
+    return response
+
+
+# --- key lifecycle --------------------------------------------------------------------------
+
+@handler("CreateKey")
+def create_key(caller, p):
+    key = services.key_create(
+        caller=caller, description=p.get("Description", ""),
+        key_spec=p.get("KeySpec", "SYMMETRIC_DEFAULT"), key_usage=p.get("KeyUsage"),
+        origin=p.get("Origin", "AWS_KMS"), policy=p.get("Policy"),
+        tags=[(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])],
+        multi_region=p.get("MultiRegion", False),
+        bypass_policy_lockout_safety_check=p.get("BypassPolicyLockoutSafetyCheck", False),
+        customer_master_key_spec=p.get("CustomerMasterKeySpec"),
+        custom_key_store_id=p.get("CustomKeyStoreId"))
+    return {"KeyMetadata": key_metadata(key)}
+
+
+@handler("DescribeKey")
+def describe_key(caller, p):
+    key = services.key_describe(caller=caller, key_id=p["KeyId"],
+                                grant_tokens=p.get("GrantTokens"))
+    return {"KeyMetadata": key_metadata(key)}
+
+
+@handler("ListKeys")
+def list_keys(caller, p):
+    keys, marker = services.key_list(caller=caller, limit=p.get("Limit", 100),
+                                     marker=p.get("Marker"))
+    return _page(keys, marker, "Keys", lambda k: {"KeyId": str(k.id), "KeyArn": k.arn})
+
+
+@handler("EnableKey")
+def enable_key(caller, p):
+    services.key_enable(caller=caller, key_id=p["KeyId"])
+
+
+@handler("DisableKey")
+def disable_key(caller, p):
+    services.key_disable(caller=caller, key_id=p["KeyId"])
+
+
+@handler("ScheduleKeyDeletion")
+def schedule_key_deletion(caller, p):
+    key = services.key_schedule_deletion(caller=caller, key_id=p["KeyId"],
+                                         pending_window_days=p.get("PendingWindowInDays"))
+    return {"KeyId": key.arn, "DeletionDate": key.deletion_date, "KeyState": key.key_state,
+            "PendingWindowInDays": key.pending_window_days}
+
+
+@handler("CancelKeyDeletion")
+def cancel_key_deletion(caller, p):
+    key = services.key_cancel_deletion(caller=caller, key_id=p["KeyId"])
+    return {"KeyId": key.arn}
+
+
+@handler("UpdateKeyDescription")
+def update_key_description(caller, p):
+    services.key_update_description(caller=caller, key_id=p["KeyId"],
+                                    description=p["Description"])
+
+
+@handler("GetKeyLastUsage")
+def get_key_last_usage(caller, p):
+    key, usage = services.key_last_usage(caller=caller, key_id=p["KeyId"])
+    last = {}
+    if usage is not None:
+        last = {"Operation": usage.event_name, "Timestamp": usage.event_time,
+                "CloudTrailEventId": str(usage.event_id), "KmsRequestId": usage.request_id}
+    return {"KeyId": key.arn, "KeyLastUsage": last, "TrackingStartDate": key.created_at,
+            "KeyCreationDate": key.created_at}
+
+
+# --- aliases and tags -----------------------------------------------------------------------
+
+@handler("CreateAlias")
+def create_alias(caller, p):
+    services.alias_create(caller=caller, alias_name=p["AliasName"],
+                          target_key_id=p["TargetKeyId"])
+
+
+@handler("UpdateAlias")
+def update_alias(caller, p):
+    services.alias_update(caller=caller, alias_name=p["AliasName"],
+                          target_key_id=p["TargetKeyId"])
+
+
+@handler("DeleteAlias")
+def delete_alias(caller, p):
+    services.alias_delete(caller=caller, alias_name=p["AliasName"])
+
+
+@handler("ListAliases")
+def list_aliases(caller, p):
+    aliases, marker = services.alias_list(caller=caller, key_id=p.get("KeyId"),
+                                          limit=p.get("Limit", 50), marker=p.get("Marker"))
+
+    def entry(alias):
+        item = {"AliasName": alias.name, "AliasArn": alias.arn,
+                "CreationDate": alias.created_at, "LastUpdatedDate": alias.updated_at}
+        if alias.target_key_id is not None:
+            item["TargetKeyId"] = str(alias.target_key_id)
+        return item
+
+    return _page(aliases, marker, "Aliases", entry)
+
+
+@handler("TagResource")
+def tag_resource(caller, p):
+    services.key_tag(caller=caller, key_id=p["KeyId"],
+                     tags=[(t["TagKey"], t["TagValue"]) for t in p["Tags"]])
+
+
+@handler("UntagResource")
+def untag_resource(caller, p):
+    services.key_untag(caller=caller, key_id=p["KeyId"], tag_keys=p["TagKeys"])
+
+
+@handler("ListResourceTags")
+def list_resource_tags(caller, p):
+    tags, marker = services.key_list_tags(caller=caller, key_id=p["KeyId"],
+                                          limit=p.get("Limit", 50), marker=p.get("Marker"))
+    return _page(tags, marker, "Tags", lambda t: {"TagKey": t.tag_key, "TagValue": t.tag_value})
+
+
+# --- cryptographic operations ---------------------------------------------------------------
+
+def _common(p) -> dict:
+    return {"grant_tokens": p.get("GrantTokens"), "dry_run": p.get("DryRun", False)}
+
+
+@handler("Encrypt")
+def encrypt(caller, p):
+    result = operations.encrypt(
+        caller=caller, key_id=p["KeyId"], plaintext=p["Plaintext"],
+        encryption_context=p.get("EncryptionContext"),
+        encryption_algorithm=p.get("EncryptionAlgorithm"), **_common(p))
+    return {"CiphertextBlob": result.blob, "KeyId": result.key.arn,
+            "EncryptionAlgorithm": result.algorithm}
+
+
+@handler("Decrypt")
+def decrypt(caller, p):
+    result = operations.decrypt(
+        caller=caller, ciphertext_blob=p.get("CiphertextBlob"),
+        encryption_context=p.get("EncryptionContext"), key_id=p.get("KeyId"),
+        encryption_algorithm=p.get("EncryptionAlgorithm"),
+        dry_run_modifiers=p.get("DryRunModifiers"), **_common(p))
+    return {"KeyId": result.key.arn, "Plaintext": result.plaintext,
+            "EncryptionAlgorithm": result.algorithm, "KeyMaterialId": result.material_id}
+
+
+@handler("ReEncrypt")
+def re_encrypt(caller, p):
+    source, result = operations.re_encrypt(
+        caller=caller, ciphertext_blob=p.get("CiphertextBlob"),
+        destination_key_id=p["DestinationKeyId"],
+        source_encryption_context=p.get("SourceEncryptionContext"),
+        source_key_id=p.get("SourceKeyId"),
+        destination_encryption_context=p.get("DestinationEncryptionContext"),
+        source_encryption_algorithm=p.get("SourceEncryptionAlgorithm"),
+        destination_encryption_algorithm=p.get("DestinationEncryptionAlgorithm"),
+        dry_run_modifiers=p.get("DryRunModifiers"), **_common(p))
+    return {"CiphertextBlob": result.blob, "SourceKeyId": source.key.arn,
+            "KeyId": result.key.arn, "SourceEncryptionAlgorithm": source.algorithm,
+            "DestinationEncryptionAlgorithm": result.algorithm,
+            "SourceKeyMaterialId": source.material_id,
+            "DestinationKeyMaterialId": result.material_id}
+
+
+def _data_key(caller, p, with_plaintext: bool) -> dict:
+    result = operations.generate_data_key(
+        caller=caller, key_id=p["KeyId"], encryption_context=p.get("EncryptionContext"),
+        number_of_bytes=p.get("NumberOfBytes"), key_spec=p.get("KeySpec"),
+        with_plaintext=with_plaintext, **_common(p))
+    return {"CiphertextBlob": result.ciphertext, "Plaintext": result.plaintext,
+            "KeyId": result.key.arn, "KeyMaterialId": result.material_id}
+
+
+@handler("GenerateDataKey")
+def generate_data_key(caller, p):
+    return _data_key(caller, p, with_plaintext=True)
+
+
+@handler("GenerateDataKeyWithoutPlaintext")
+def generate_data_key_without_plaintext(caller, p):
+    return _data_key(caller, p, with_plaintext=False)
+
+
+def _data_key_pair(caller, p, with_plaintext: bool) -> dict:
+    result = operations.generate_data_key_pair(
+        caller=caller, key_id=p["KeyId"], key_pair_spec=p["KeyPairSpec"],
+        encryption_context=p.get("EncryptionContext"), with_plaintext=with_plaintext,
+        **_common(p))
+    return {"PrivateKeyCiphertextBlob": result.private_ciphertext,
+            "PrivateKeyPlaintext": result.private_plaintext, "PublicKey": result.public_key,
+            "KeyId": result.key.arn, "KeyPairSpec": result.key_pair_spec,
+            "KeyMaterialId": result.material_id}
+
+
+@handler("GenerateDataKeyPair")
+def generate_data_key_pair(caller, p):
+    return _data_key_pair(caller, p, with_plaintext=True)
+
+
+@handler("GenerateDataKeyPairWithoutPlaintext")
+def generate_data_key_pair_without_plaintext(caller, p):
+    return _data_key_pair(caller, p, with_plaintext=False)
+
+
+@handler("GenerateRandom")
+def generate_random(caller, p):
+    return {"Plaintext": operations.generate_random(
+        caller=caller, number_of_bytes=p.get("NumberOfBytes"),
+        custom_key_store_id=p.get("CustomKeyStoreId"))}
+
+
+@handler("Sign")
+def sign(caller, p):
+    result = operations.sign(caller=caller, key_id=p["KeyId"], message=p["Message"],
+                             signing_algorithm=p["SigningAlgorithm"],
+                             message_type=p.get("MessageType", "RAW"), **_common(p))
+    return {"KeyId": result.key.arn, "Signature": result.signature,
+            "SigningAlgorithm": result.algorithm}
+
+
+@handler("Verify")
+def verify(caller, p):
+    result = operations.verify(caller=caller, key_id=p["KeyId"], message=p["Message"],
+                               signature=p["Signature"],
+                               signing_algorithm=p["SigningAlgorithm"],
+                               message_type=p.get("MessageType", "RAW"), **_common(p))
+    return {"KeyId": result.key.arn, "SignatureValid": True,
+            "SigningAlgorithm": result.algorithm}
+
+
+@handler("GenerateMac")
+def generate_mac(caller, p):
+    result = operations.generate_mac(caller=caller, key_id=p["KeyId"], message=p["Message"],
+                                     mac_algorithm=p["MacAlgorithm"], **_common(p))
+    return {"Mac": result.mac, "MacAlgorithm": result.algorithm, "KeyId": result.key.arn}
+
+
+@handler("VerifyMac")
+def verify_mac(caller, p):
+    result = operations.verify_mac(caller=caller, key_id=p["KeyId"], message=p["Message"],
+                                   mac_value=p["Mac"], mac_algorithm=p["MacAlgorithm"],
+                                   **_common(p))
+    return {"KeyId": result.key.arn, "MacValid": True, "MacAlgorithm": result.algorithm}
+
+
+@handler("GetPublicKey")
+def get_public_key(caller, p):
+    key, public_key = operations.get_public_key(caller=caller, key_id=p["KeyId"],
+                                                grant_tokens=p.get("GrantTokens"))
+    response = {"KeyId": key.arn, "PublicKey": public_key, "CustomerMasterKeySpec": key.key_spec,
+                "KeySpec": key.key_spec, "KeyUsage": key.key_usage}
+    if key.key_usage == "ENCRYPT_DECRYPT":
+        response["EncryptionAlgorithms"] = specs.encryption_algorithms(key.key_spec,
+                                                                       key.key_usage)
+    if key.key_usage == "SIGN_VERIFY":
+        response["SigningAlgorithms"] = specs.signing_algorithms(key.key_spec, key.key_usage)
+    return response

@@ -1,0 +1,123 @@
+"""POST /: the AWS KMS JSON 1.1 endpoint (kms-spec.md section 1).
+
+Order of checks, as AWS: authenticate the SigV4 signature, then find the operation, then read and
+validate the body, then hand over to the service (which authorizes, acts and audits). Requests
+refused before a service runs are audited here; every response carries x-amzn-RequestId.
+"""
+
+import json
+import logging
+import uuid
+
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from audit.recording import record_rejected
+from grants.models import AccessKey
+from grants.principals import SOURCE_API, Caller, Principal
+from kmsconsole.errors import (
+    InternalError,
+    KmsError,
+    SerializationError,
+    UnknownOperationError,
+)
+
+from . import model, sigv4
+from .handlers import HANDLERS
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "TrentService."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_BODY_BYTES = 1024 * 1024  # the largest valid request (a 128 KiB policy) fits many times
+
+
+def respond(request_id: str, status: int, body: dict | None) -> HttpResponse:
+    content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    response = HttpResponse(content, status=status, content_type=CONTENT_TYPE)
+    response["x-amzn-RequestId"] = request_id
+    return response
+
+
+def error_response(request_id: str, error: KmsError) -> HttpResponse:
+    body = {"__type": error.code}
+    if error.message:
+        body["message"] = error.message
+    return respond(request_id, error.status, body)
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def request_caller(request, request_id: str, principal: Principal, region: str) -> Caller:
+    return Caller(principal=principal, region=region, source=SOURCE_API,
+                  source_ip=client_ip(request),
+                  user_agent=request.headers.get("User-Agent", "")[:1024],
+                  request_id=request_id)
+
+
+def unauthenticated_caller(request, request_id: str) -> Caller:
+    """Who a request claimed to be, for the audit record of its failed authentication."""
+    access_key_id, region = None, ""
+    try:
+        auth = sigv4.parse_authorization(request.headers.get("Authorization", ""))
+        access_key_id, region = auth.access_key_id[:128], auth.region[:32]
+    except KmsError:
+        pass
+    key = (AccessKey.objects.filter(access_key_id=access_key_id).select_related("user").first()
+           if access_key_id else None)
+    principal = Principal.unauthenticated(
+        account_id=key.user.account_id if key else "", access_key_id=access_key_id)
+    return request_caller(request, request_id, principal, region)
+
+
+def operation_name(request) -> str:
+    target = request.headers.get("X-Amz-Target", "")
+    return target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else target
+
+
+@csrf_exempt
+def kms_api(request) -> HttpResponse:
+    request_id = str(uuid.uuid4())
+    name = operation_name(request)[:64]
+    try:
+        body = request.body
+        signed = sigv4.authenticate(method=request.method, path=request.path,
+                                    query=request.META.get("QUERY_STRING", ""),
+                                    headers=request.headers, body=body, service="kms")
+    except KmsError as error:
+        record_rejected(unauthenticated_caller(request, request_id), name or "Unknown", error)
+        return error_response(request_id, error)
+
+    principal = Principal.for_user(signed.access_key.user,
+                                   access_key_id=signed.access_key.access_key_id)
+    caller = request_caller(request, request_id, principal, signed.region)
+    try:
+        if name not in HANDLERS:
+            raise UnknownOperationError(f"Operation {name or '(none)'} is not supported.")
+        params = model.parse_request(name, _json(body))
+    except KmsError as error:
+        record_rejected(caller, name or "Unknown", error)
+        return error_response(request_id, error)
+
+    try:
+        result = HANDLERS[name](caller, params)
+    except KmsError as error:
+        return error_response(request_id, error)
+    except Exception:
+        # Audited by the service's operation(); the client sees no internals.
+        log.exception("request %s (%s) failed", request_id, name)
+        return error_response(request_id, InternalError("An internal error occurred."))
+    if result is None:
+        return respond(request_id, 200, None)
+    return respond(request_id, 200, model.serialize_response(name, result))
+
+
+def _json(body: bytes):
+    if len(body) > MAX_BODY_BYTES:
+        raise SerializationError("The request body is too large.")
+    try:
+        return json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise SerializationError("The request body is not valid JSON.") from None
