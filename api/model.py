@@ -144,7 +144,8 @@ def _parse_string(shape, value, path, problems) -> str:
         problems.add(path, value, f"satisfy enum value set: [{', '.join(enum)}]",
                      sensitive=sensitive)
     pattern = shape.metadata.get("pattern")
-    if pattern and not _pattern(pattern).search(value):
+    # AWS matches the whole value (Java's String.matches), so `$` must not accept a final \n.
+    if pattern and not _pattern(pattern).fullmatch(value):
         problems.add(path, value, f"satisfy regular expression pattern: {pattern}",
                      sensitive=sensitive)
     return value

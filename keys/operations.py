@@ -156,14 +156,17 @@ def _crypto_call(function, **kwargs):
 
 
 def _encrypt_with(key: Key, plaintext: bytes, context: dict | None,
-                  algorithm: str | None) -> Ciphertext:
-    """Encrypt under `key` (already authorized and usable); shared by Encrypt and ReEncrypt."""
+                  algorithm: str | None, *, dry_run: bool = False) -> Ciphertext:
+    """Encrypt under `key` (already authorized and usable); shared by Encrypt, ReEncrypt and
+    the data-key operations. Every check comes before DryRun: a dry run answers "would it
+    succeed", so it must fail exactly where the real request would."""
     _require_usage(key, "ENCRYPT_DECRYPT", "Encrypt")
     if key.key_spec == SYMMETRIC:
         if algorithm not in (None, SYMMETRIC):
             raise InvalidKeyUsageError(
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
         _check_plaintext(plaintext)
+        _dry_run(dry_run)
         material, row = _material(key)
         blob = envelope.encrypt(material=material, key_id=key.id, version=row.version,
                                 plaintext=plaintext, context=context)
@@ -174,6 +177,11 @@ def _encrypt_with(key: Key, plaintext: bytes, context: dict | None,
     if context:
         raise ValidationError("EncryptionContext is not supported with asymmetric keys.")
     _check_plaintext(plaintext)
+    limit = specs.rsa_oaep_max_plaintext(key.key_spec, algorithm)
+    if len(plaintext) > limit:
+        raise ValidationError(str(crypto_errors.PlaintextTooLargeError.for_limit(
+            algorithm, key.key_spec, limit)))
+    _dry_run(dry_run)
     material, _ = _material(key)
     blob = _crypto_call(asymmetric.rsa_encrypt, private_der=material, key_spec=key.key_spec,
                         algorithm=algorithm, plaintext=plaintext)
@@ -192,10 +200,11 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
         _require_usage(key, "ENCRYPT_DECRYPT", "Decrypt")
         algorithm = _algorithm(key, algorithm, specs.encryption_algorithms(
             key.key_spec, key.key_usage), "EncryptionAlgorithm")
-        _dry_run(dry_run)
         material, _ = _material(key)
         plaintext = _crypto_call(asymmetric.rsa_decrypt, private_der=material,
                                  key_spec=key.key_spec, algorithm=algorithm, ciphertext=blob)
+        # Only an opened ciphertext proves the real request would succeed.
+        _dry_run(dry_run)
         return Plaintext(key, plaintext, algorithm, None)
     if algorithm not in (None, SYMMETRIC):
         raise InvalidKeyUsageError(f"Algorithm {algorithm} cannot decrypt this ciphertext.")
@@ -207,9 +216,9 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
     authorize_key(caller, action, key)
     states.require_state(key, states.USE)
     _require_symmetric(key, "Decrypt")
-    _dry_run(dry_run)
     material, row = _material(key, version)
     plaintext = _crypto_call(envelope.decrypt, material=material, blob=blob, context=context)
+    _dry_run(dry_run)
     return Plaintext(key, plaintext, SYMMETRIC, row.material_id)
 
 
@@ -258,9 +267,8 @@ def encrypt(*, caller: Caller, key_id: str, plaintext: bytes, encryption_context
     with operation(caller, "Encrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
         key = _use_key(op, caller, key_id, "kms:Encrypt")
-        _require_usage(key, "ENCRYPT_DECRYPT", "Encrypt")
-        _dry_run(dry_run)
-        return _encrypt_with(key, plaintext, encryption_context, encryption_algorithm)
+        return _encrypt_with(key, plaintext, encryption_context, encryption_algorithm,
+                             dry_run=dry_run)
 
 
 def decrypt(*, caller: Caller, ciphertext_blob: bytes | None, encryption_context=None,
@@ -305,9 +313,8 @@ def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: st
                                source_key_id, source_encryption_algorithm, "kms:ReEncryptFrom")
         destination = _use_key(op, caller, destination_key_id, "kms:ReEncryptTo")
         _require_usage(destination, "ENCRYPT_DECRYPT", "ReEncrypt")
-        _dry_run(dry_run)
         result = _encrypt_with(destination, source.plaintext, destination_encryption_context,
-                               destination_encryption_algorithm)
+                               destination_encryption_algorithm, dry_run=dry_run)
         return source, result
 
 
@@ -389,6 +396,9 @@ def _signing_key(op, caller: Caller, key_id: str, action: str, algorithm: str,
     _require_usage(key, "SIGN_VERIFY", action.removeprefix("kms:"))
     _algorithm(key, algorithm, specs.signing_algorithms(key.key_spec, key.key_usage),
                "SigningAlgorithm")
+    if message_type == "DIGEST" and len(message) != specs.digest_length(algorithm):
+        raise ValidationError(str(crypto_errors.InvalidDigestLengthError.for_algorithm(
+            algorithm)))
     material, _ = _material(key)
     return key, material
 

@@ -6,7 +6,6 @@ are in keys/operations.py.
 """
 
 import datetime
-import secrets
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -39,11 +38,10 @@ from .models import (
     PENDING_IMPORT,
     Alias,
     Key,
-    KeyMaterial,
     Tag,
 )
+from .materials import add_material
 from .policies import api_default_policy
-from .vault import wrap_material
 
 MAX_ALIASES_PER_KEY = 50
 DEFAULT_PENDING_WINDOW_DAYS = 30
@@ -64,18 +62,6 @@ def _validate_spec_and_usage(key_spec: str, key_usage: str | None) -> str:
     if key_usage not in specs.allowed_usages(key_spec):
         raise ValidationError(f"KeyUsage {key_usage} is not compatible with KeySpec {key_spec}")
     return key_usage
-
-
-def _add_material(key: Key, *, version: int, material: bytes, rotation_type: str = "") -> None:
-    KeyMaterial.objects.create(
-        key=key,
-        version=version,
-        wrapped=wrap_material(key_arn=key.arn, version=version, material=material),
-        material_id=secrets.token_hex(32),
-        created_at=timezone.now(),
-        rotation_type=rotation_type,
-    )
-    key.current_version = version
 
 
 def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMETRIC_DEFAULT",
@@ -122,7 +108,7 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
             created_at=timezone.now(),
         )
         if origin == ORIGIN_AWS_KMS:
-            _add_material(key, version=1, material=generate_key_material(key_spec))
+            add_material(key, version=1, material=generate_key_material(key_spec))
             key.save(update_fields=["current_version"])
         Tag.objects.bulk_create(Tag(key=key, tag_key=k, tag_value=v) for k, v in tags or [])
         op.add_key(key)
@@ -166,6 +152,7 @@ def key_enable(*, caller: Caller, key_id: str) -> Key:
     with operation(caller, "EnableKey", read_only=False,
                    request_parameters={"keyId": key_id}) as op:
         key = locked(open_key(op, caller, key_id, "kms:EnableKey", allow_alias=False))
+        _require_customer_managed(key)
         states.require_state(key, states.ENABLE_DISABLE)
         key.key_state = ENABLED
         key.save(update_fields=["key_state"])
@@ -177,6 +164,7 @@ def key_disable(*, caller: Caller, key_id: str) -> Key:
     with operation(caller, "DisableKey", read_only=False,
                    request_parameters={"keyId": key_id}) as op:
         key = locked(open_key(op, caller, key_id, "kms:DisableKey", allow_alias=False))
+        _require_customer_managed(key)
         states.require_state(key, states.ENABLE_DISABLE)
         key.key_state = DISABLED
         key.save(update_fields=["key_state"])
@@ -189,6 +177,7 @@ def key_update_description(*, caller: Caller, key_id: str, description: str) -> 
                    request_parameters={"keyId": key_id, "description": description}) as op:
         key = locked(open_key(op, caller, key_id, "kms:UpdateKeyDescription",
                                 allow_alias=False))
+        _require_customer_managed(key)
         validation.validate_description(description)
         states.require_state(key, states.MODIFY)
         key.description = description
@@ -206,6 +195,7 @@ def key_schedule_deletion(*, caller: Caller, key_id: str,
                    request_parameters=params) as op:
         key = locked(open_key(op, caller, key_id, "kms:ScheduleKeyDeletion",
                                 allow_alias=False))
+        _require_customer_managed(key)
         days = DEFAULT_PENDING_WINDOW_DAYS if pending_window_days is None else pending_window_days
         validation.require_range("pendingWindowInDays", days, 7, 30)
         states.require_state(key, states.SCHEDULE_DELETION)
@@ -225,6 +215,7 @@ def key_cancel_deletion(*, caller: Caller, key_id: str) -> Key:
     with operation(caller, "CancelKeyDeletion", read_only=False,
                    request_parameters={"keyId": key_id}) as op:
         key = locked(open_key(op, caller, key_id, "kms:CancelKeyDeletion", allow_alias=False))
+        _require_customer_managed(key)
         states.require_pending_deletion(key)
         key.key_state = DISABLED if key.current_version else PENDING_IMPORT
         key.deletion_date = None
@@ -288,6 +279,8 @@ def alias_update(*, caller: Caller, alias_name: str, target_key_id: str) -> Alia
             op.add_key(alias.target_key)
             authorize_key(caller, "kms:UpdateAlias", alias.target_key)
         key = _alias_target(op, caller, target_key_id, "kms:UpdateAlias")
+        if key.pk != alias.target_key_id and key.aliases.count() >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededError(f"A key can have at most {MAX_ALIASES_PER_KEY} aliases.")
         old = alias.target_key
         if old is not None and (specs.key_type(old.key_spec), old.key_usage) != (
                 specs.key_type(key.key_spec), key.key_usage):

@@ -15,8 +15,8 @@ from kmsconsole.errors import (
     ValidationError,
 )
 
-ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9:/_-]+$")
-POLICY_CHARS = re.compile(r"^[\u0009\u000A\u000D\u0020-\u00FF]+$")
+ALIAS_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]+")
+POLICY_CHARS = re.compile(r"[\u0009\u000A\u000D\u0020-\u00FF]+")
 MAX_TAGS_PER_KEY = 50
 MAX_POLICY_BYTES = 32768
 MAX_DESCRIPTION = 8192
@@ -62,7 +62,7 @@ def require_enum(path: str, value, allowed) -> None:
 
 def validate_alias_name(name: str, *, creating: bool) -> None:
     require_length("aliasName", name, 1, 256)
-    if not ALIAS_PATTERN.match(name):
+    if not ALIAS_PATTERN.fullmatch(name):
         raise ValidationError(constraint_message(
             "aliasName", name, "satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"))
     if not name.startswith("alias/") or name == "alias/":
@@ -112,7 +112,7 @@ def validate_encryption_context(context: dict | None) -> None:
 def validate_policy_text(policy: str) -> None:
     """What a policy must be to be stored. Statement-level checks come with the policy engine."""
     require_length("policy", policy, 1, 131072)
-    if not POLICY_CHARS.match(policy):
+    if not POLICY_CHARS.fullmatch(policy):
         raise ValidationError(constraint_message(
             "policy", "...", "satisfy regular expression pattern: "
             "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"))

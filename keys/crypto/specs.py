@@ -36,6 +36,7 @@ __all__ = [
     "mac_algorithms",
     "key_type",
     "rsa_oaep_max_plaintext",
+    "digest_length",
 ]
 
 # --- Key specs -------------------------------------------------------------
@@ -255,3 +256,11 @@ def rsa_oaep_max_plaintext(key_spec: str, algorithm: str) -> int:
     if key_spec not in _RSA_MODULUS_BYTES or algorithm not in _OAEP_HASH_BYTES:
         raise UnsupportedAlgorithmError.incompatible(algorithm, key_spec)
     return _RSA_MODULUS_BYTES[key_spec] - 2 * _OAEP_HASH_BYTES[algorithm] - 2
+
+
+def digest_length(signing_algorithm: str) -> int:
+    """Bytes of the digest a signing algorithm hashes with (what MessageType DIGEST must be)."""
+    for suffix, length in (("_SHA_256", 32), ("_SHA_384", 48), ("_SHA_512", 64)):
+        if signing_algorithm.endswith(suffix):
+            return length
+    raise UnsupportedAlgorithmError(f"Algorithm {signing_algorithm} has no fixed digest length")
