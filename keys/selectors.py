@@ -13,9 +13,9 @@ from kmsconsole.errors import InvalidArnError, InvalidMarkerError, NotFoundError
 from .models import Alias, Key
 
 KEY_ARN = re.compile(
-    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>[^/]+)$")
+    r"arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>[^/]+)")
 ALIAS_ARN = re.compile(
-    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<alias>alias/.+)$")
+    r"arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<alias>alias/.+)")
 
 
 def _parse_uuid(value: str) -> uuid.UUID | None:
@@ -58,7 +58,7 @@ def key_resolve(*, account_id: str, region: str, key_id: str, allow_alias: bool 
 
 
 def _resolve_arn(account_id: str, region: str, arn: str, allow_alias: bool) -> Key:
-    match = KEY_ARN.match(arn)
+    match = KEY_ARN.fullmatch(arn)
     if match:
         if match["region"] != region:
             raise NotFoundError(f"Invalid arn {match['region']}")
@@ -67,7 +67,7 @@ def _resolve_arn(account_id: str, region: str, arn: str, allow_alias: bool) -> K
             raise NotFoundError(f"Invalid keyId '{arn}'")
         # Another account's key by ARN: found here, the authorization decides.
         return _key_in(match["account"], region, parsed, arn)
-    match = ALIAS_ARN.match(arn)
+    match = ALIAS_ARN.fullmatch(arn)
     if match and allow_alias:
         if match["region"] != region:
             raise NotFoundError(f"Invalid arn {match['region']}")

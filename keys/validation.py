@@ -45,6 +45,8 @@ def require_range(path: str, value: int, low: int, high: int) -> None:
 
 
 def require_length(path: str, value, low: int, high: int, *, sensitive: bool = False) -> None:
+    # Binary members (plaintexts, ciphertexts, signatures, MACs) are never echoed back.
+    sensitive = sensitive or isinstance(value, (bytes, bytearray, memoryview))
     if len(value) < low:
         raise ValidationError(constraint_message(
             path, value, f"have length greater than or equal to {low}", sensitive=sensitive))
