@@ -17,3 +17,6 @@ KMS_ROOT_KEY = base64.b64encode(os.urandom(32)).decode()
 KMS_CREATE_ROOT_KEY_FILE = False
 # Fast hashing: password hashing strength is not what these tests measure.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# live_server threads must not keep database connections open past a request, or PostgreSQL
+# refuses to drop the test database at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
