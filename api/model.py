@@ -213,11 +213,12 @@ def serialize_response(operation_name: str, result: dict | None) -> dict:
 
 
 def _serialize_structure(shape, value: dict) -> dict:
-    unknown = set(value) - set(shape.members)
+    # None means "absent": AWS omits optional members rather than sending null.
+    present = {name: item for name, item in value.items() if item is not None}
+    unknown = set(present) - set(shape.members)
     if unknown:
         raise ValueError(f"{shape.name} has no member(s) {sorted(unknown)}")
-    return {name: _serialize_value(shape.members[name], item)
-            for name, item in value.items() if item is not None}
+    return {name: _serialize_value(shape.members[name], item) for name, item in present.items()}
 
 
 def _serialize_value(shape, value):

@@ -73,8 +73,10 @@ def unauthenticated_caller(request, request_id: str) -> Caller:
 
 
 def operation_name(request) -> str:
+    """The operation of `TrentService.<Operation>`; AWS routes on the whole target, so a target
+    without the service prefix names no operation ("" is unknown)."""
     target = request.headers.get("X-Amz-Target", "")
-    return target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else target
+    return target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
 
 
 @csrf_exempt
@@ -109,15 +111,49 @@ def kms_api(request) -> HttpResponse:
         # Audited by the service's operation(); the client sees no internals.
         log.exception("request %s (%s) failed", request_id, name)
         return error_response(request_id, InternalError("An internal error occurred."))
-    if result is None:
-        return respond(request_id, 200, None)
-    return respond(request_id, 200, model.serialize_response(name, result))
+    try:
+        return respond(request_id, 200,
+                       None if result is None else model.serialize_response(name, result))
+    except Exception:
+        # The operation is done and audited; a response we cannot write is our fault, said in
+        # AWS's words rather than as an HTML error page.
+        log.exception("request %s (%s): response could not be serialized", request_id, name)
+        return error_response(request_id, InternalError("An internal error occurred."))
 
 
 def _json(body: bytes):
     if len(body) > MAX_BODY_BYTES:
         raise SerializationError("The request body is too large.")
     try:
-        return json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        document = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack, which no KMS shape has.
         raise SerializationError("The request body is not valid JSON.") from None
+    if b"\\u" in body:  # only an escape can smuggle in U+0000 or a lone surrogate
+        _require_storable_text(document)
+    return document
+
+
+def _require_storable_text(document) -> None:
+    """Refuse strings that no KMS member can hold and that could not be stored or audited.
+
+    JSON can escape a lone UTF-16 surrogate ("\\ud800"), which is not Unicode text at all, and
+    U+0000, which PostgreSQL text and jsonb cannot hold. AWS's own handling of them is not
+    documented; a clear client error before anything runs loses nothing and is audited.
+    """
+    pending = [document]
+    while pending:  # iterative: the parser allows deeper nesting than Python's call stack
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise SerializationError("The request body contains the NUL character (U+0000).")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise SerializationError(
+                    "The request body contains a string that is not valid Unicode.") from None

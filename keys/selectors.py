@@ -8,6 +8,8 @@ invisible, exactly as in AWS.
 import re
 import uuid
 
+from django.core import signing
+
 from kmsconsole.errors import InvalidArnError, InvalidMarkerError, NotFoundError
 
 from .models import Alias, Key
@@ -82,39 +84,43 @@ def key_ring(*, key: Key) -> dict[int, bytes]:
     return {m.version: bytes(m.wrapped) for m in key.materials.all()}
 
 
-def paginate(queryset, *, order_field: str, limit: int, marker: str | None, to_marker):
-    """Keyset pagination: rows after `marker` (the last row's order value), `limit` at a time.
+def paginate(queryset, *, listing: str, order_field: str, limit: int, marker: str | None):
+    """Keyset pagination: rows after `marker`, `limit` at a time, ordered by `order_field`.
 
-    Returns (rows, next_marker); next_marker is None on the last page.
+    Returns (rows, next_marker); next_marker is None on the last page. A marker is the last row's
+    sort value signed for this `listing` (Django's signing, keyed by SECRET_KEY), so clients see
+    an opaque token as with AWS, and a marker we did not issue for this listing is refused instead
+    of silently restarting or skipping rows.
     """
+    signer = signing.Signer(salt=f"kms-marker:{listing}")
     if marker is not None:
-        queryset = queryset.filter(**{f"{order_field}__gt": _decode_marker(marker)})
+        queryset = queryset.filter(**{f"{order_field}__gt": _decode_marker(signer, marker)})
     rows = list(queryset.order_by(order_field)[: limit + 1])
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, to_marker(rows[-1])
+        return rows, signer.sign_object(str(getattr(rows[-1], order_field)))
     return rows, None
 
 
-def _decode_marker(marker: str) -> str:
-    # Markers are opaque to clients; ours is the last row's sort value. Anything else is refused
-    # rather than silently restarting the listing.
-    if not marker or len(marker) > 1024 or not marker.isprintable():
+def _decode_marker(signer: signing.Signer, marker: str) -> str:
+    try:
+        value = signer.unsign_object(marker)
+    except (signing.BadSignature, ValueError, UnicodeError):
+        raise InvalidMarkerError("The marker is not valid.") from None
+    if not isinstance(value, str):
         raise InvalidMarkerError("The marker is not valid.")
-    return marker
+    return value
 
 
 def key_list(*, account_id: str, region: str, limit: int, marker: str | None):
     keys = Key.objects.filter(account_id=account_id, region=region)
-    if marker is not None and _parse_uuid(marker) is None:
-        raise InvalidMarkerError("The marker is not valid.")
-    return paginate(keys, order_field="id", limit=limit, marker=marker,
-                    to_marker=lambda key: str(key.id))
+    return paginate(keys, listing=f"keys:{account_id}:{region}", order_field="id", limit=limit,
+                    marker=marker)
 
 
 def alias_list(*, account_id: str, region: str, key: Key | None, limit: int, marker: str | None):
     aliases = Alias.objects.filter(account_id=account_id, region=region)
     if key is not None:
         aliases = aliases.filter(target_key=key)
-    return paginate(aliases, order_field="name", limit=limit, marker=marker,
-                    to_marker=lambda alias: alias.name)
+    return paginate(aliases, listing=f"aliases:{account_id}:{region}:{key.id if key else ''}",
+                    order_field="name", limit=limit, marker=marker)

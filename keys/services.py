@@ -359,8 +359,8 @@ def key_list_tags(*, caller: Caller, key_id: str, limit: int = 50, marker: str |
                    request_parameters={k: v for k, v in params.items() if v is not None}) as op:
         key = open_key(op, caller, key_id, "kms:ListResourceTags", allow_alias=False)
         validation.require_range("limit", limit, 1, 50)
-        return selectors.paginate(key.tags.all(), order_field="tag_key", limit=limit,
-                                  marker=marker, to_marker=lambda tag: tag.tag_key)
+        return selectors.paginate(key.tags.all(), listing=f"tags:{key.arn}",
+                                  order_field="tag_key", limit=limit, marker=marker)
 
 
 def require_no_custom_key_store(custom_key_store_id: str | None) -> None:
@@ -373,3 +373,4 @@ def require_no_custom_key_store(custom_key_store_id: str | None) -> None:
 def _require_customer_managed(key: Key) -> None:
     if key.key_manager != MANAGER_CUSTOMER:
         raise UnsupportedOperationError(f"{key.arn} is an AWS managed key.")
+

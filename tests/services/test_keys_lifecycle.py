@@ -626,3 +626,23 @@ def test_key_last_usage_refuses_alias_forms(caller, sym_key):
     services.alias_create(caller=caller, alias_name="alias/used", target_key_id=str(sym_key.id))
     with raises_kms(NotFoundError):
         services.key_last_usage(caller=caller, key_id="alias/used")
+
+
+def test_a_marker_is_valid_only_for_the_listing_that_issued_it(caller):
+    key = create_key(caller)
+    for n in range(3):
+        create_key(caller)
+        services.alias_create(caller=caller, alias_name=f"alias/m{n}", target_key_id=str(key.id))
+        services.key_tag(caller=caller, key_id=str(key.id), tags=[(f"t{n}", "v")])
+    _, keys_marker = services.key_list(caller=caller, limit=1)
+    _, aliases_marker = services.alias_list(caller=caller, limit=1)
+    _, tags_marker = services.key_list_tags(caller=caller, key_id=str(key.id), limit=1)
+    assert None not in (keys_marker, aliases_marker, tags_marker)
+    with raises_kms(InvalidMarkerError):
+        services.alias_list(caller=caller, marker=keys_marker)
+    with raises_kms(InvalidMarkerError):
+        services.key_list(caller=caller, marker=aliases_marker)
+    with raises_kms(InvalidMarkerError):
+        services.key_list_tags(caller=caller, key_id=str(key.id), marker=aliases_marker)
+    with raises_kms(InvalidMarkerError):
+        services.alias_list(caller=caller, marker="alias/m0")  # a plausible value, not issued
