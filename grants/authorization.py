@@ -23,6 +23,9 @@ class Decision:
 
 def decide(caller: Caller, action: str, *, resource_account_id: str | None) -> Decision:
     principal = caller.principal
+    if principal.type == "Unknown":
+        # A request whose authentication failed reaches a service only by a bug; refuse it.
+        return Decision(False, "the request is not authenticated")
     if resource_account_id is None:
         # Account-level actions (CreateKey, ListKeys, GenerateRandom...) act in the caller's own
         # account by construction.
