@@ -165,7 +165,7 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
     amz_date, moment = _request_time(headers)
     _check_signed_headers(auth, headers)
     _check_scope(auth, amz_date, service)
-    access_key = (AccessKey.objects.select_related("user", "user__account")
+    access_key = (AccessKey.objects.select_related("user")
                   .filter(access_key_id=auth.access_key_id).first())
     if access_key is None or access_key.status != AccessKey.ACTIVE or not access_key.user.is_active:
         raise UnrecognizedClientError("The security token included in the request is invalid.")

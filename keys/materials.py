@@ -1,11 +1,32 @@
-"""Appending a version to a key's material ring (creation, rotation, AWS managed keys)."""
+"""A key's material ring: appending a version (creation, rotation, AWS managed keys) and
+opening one for a cryptographic operation."""
 
 import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from django.utils import timezone
 
 from .models import Key, KeyMaterial
-from .vault import wrap_material
+from .vault import unwrap_material, wrap_material
+
+# Opened material by (key id, version). A version's material never changes once stored (a new
+# version is a new entry; re-wrapping under a new root key keeps the plaintext), so an entry
+# never goes stale and needs no invalidation. Every use still reads the key row first (state,
+# policy), so a disabled or deleted key is refused before its cached material is reached. The
+# cache saves a SELECT and an unwrap on every cryptographic request; it holds nothing the
+# process does not hold anyway while it serves the key, and it is bounded.
+_OPENED_CACHE_SIZE = 1024
+_opened: OrderedDict[tuple, "OpenedMaterial"] = OrderedDict()
+_opened_lock = threading.Lock()  # gunicorn threads and Celery's thread pool share the cache
+
+
+@dataclass(frozen=True)
+class OpenedMaterial:
+    version: int
+    material_id: str
+    plaintext: bytes
 
 
 def add_material(key: Key, *, version: int, material: bytes, rotation_type: str = "") -> None:
@@ -20,3 +41,24 @@ def add_material(key: Key, *, version: int, material: bytes, rotation_type: str 
         rotation_type=rotation_type,
     )
     key.current_version = version
+
+
+def open_material(key: Key, version: int) -> OpenedMaterial | None:
+    """`version` of `key`'s material in the clear, or None if the key has no such version."""
+    cache_key = (key.pk, version)
+    with _opened_lock:
+        opened = _opened.get(cache_key)
+        if opened is not None:
+            _opened.move_to_end(cache_key)
+            return opened
+    row = KeyMaterial.objects.filter(key=key, version=version).first()
+    if row is None:
+        return None  # never cached: the version may be stored later (import, rotation)
+    opened = OpenedMaterial(version=version, material_id=row.material_id,
+                            plaintext=unwrap_material(key_arn=key.arn, version=version,
+                                                      wrapped=row.wrapped))
+    with _opened_lock:
+        _opened[cache_key] = opened
+        while len(_opened) > _OPENED_CACHE_SIZE:
+            _opened.popitem(last=False)
+    return opened

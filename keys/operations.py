@@ -27,9 +27,9 @@ from .access import authorize_key, open_key, resolve_key
 from .crypto import asymmetric, envelope, mac, specs
 from .crypto import errors as crypto_errors
 from .crypto import material as fresh
-from .models import Key, KeyMaterial
+from .models import Key
 from .services import require_no_custom_key_store
-from .vault import unwrap_material
+from .materials import OpenedMaterial, open_material
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -87,12 +87,11 @@ class Mac:
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _material(key: Key, version: int | None = None) -> tuple[bytes, KeyMaterial]:
-    version = key.current_version if version is None else version
-    row = KeyMaterial.objects.filter(key=key, version=version).first()
-    if row is None:
+def _material(key: Key, version: int | None = None) -> OpenedMaterial:
+    opened = open_material(key, key.current_version if version is None else version)
+    if opened is None:
         raise InvalidCiphertextError()
-    return unwrap_material(key_arn=key.arn, version=version, wrapped=row.wrapped), row
+    return opened
 
 
 def _require_usage(key: Key, usage: str, operation_name: str) -> None:
@@ -167,10 +166,10 @@ def _encrypt_with(key: Key, plaintext: bytes, context: dict | None,
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
         _check_plaintext(plaintext)
         _dry_run(dry_run)
-        material, row = _material(key)
-        blob = envelope.encrypt(material=material, key_id=key.id, version=row.version,
-                                plaintext=plaintext, context=context)
-        return Ciphertext(key, blob, SYMMETRIC, row.material_id)
+        opened = _material(key)
+        blob = envelope.encrypt(material=opened.plaintext, key_id=key.id,
+                                version=opened.version, plaintext=plaintext, context=context)
+        return Ciphertext(key, blob, SYMMETRIC, opened.material_id)
     algorithm = _algorithm(key, algorithm, specs.encryption_algorithms(key.key_spec,
                                                                        key.key_usage),
                            "EncryptionAlgorithm")
@@ -182,7 +181,7 @@ def _encrypt_with(key: Key, plaintext: bytes, context: dict | None,
         raise ValidationError(str(crypto_errors.PlaintextTooLargeError.for_limit(
             algorithm, key.key_spec, limit)))
     _dry_run(dry_run)
-    material, _ = _material(key)
+    material = _material(key).plaintext
     blob = _crypto_call(asymmetric.rsa_encrypt, private_der=material, key_spec=key.key_spec,
                         algorithm=algorithm, plaintext=plaintext)
     return Ciphertext(key, blob, algorithm, None)
@@ -200,7 +199,7 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
         _require_usage(key, "ENCRYPT_DECRYPT", "Decrypt")
         algorithm = _algorithm(key, algorithm, specs.encryption_algorithms(
             key.key_spec, key.key_usage), "EncryptionAlgorithm")
-        material, _ = _material(key)
+        material = _material(key).plaintext
         plaintext = _crypto_call(asymmetric.rsa_decrypt, private_der=material,
                                  key_spec=key.key_spec, algorithm=algorithm, ciphertext=blob)
         # Only an opened ciphertext proves the real request would succeed.
@@ -216,10 +215,11 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
     authorize_key(caller, action, key)
     states.require_state(key, states.USE)
     _require_symmetric(key, "Decrypt")
-    material, row = _material(key, version)
-    plaintext = _crypto_call(envelope.decrypt, material=material, blob=blob, context=context)
+    opened = _material(key, version)
+    plaintext = _crypto_call(envelope.decrypt, material=opened.plaintext, blob=blob,
+                             context=context)
     _dry_run(dry_run)
-    return Plaintext(key, plaintext, SYMMETRIC, row.material_id)
+    return Plaintext(key, plaintext, SYMMETRIC, opened.material_id)
 
 
 def _dry_run_ignoring_ciphertext(op, caller: Caller, blob: bytes | None, key_id: str | None,
@@ -399,7 +399,7 @@ def _signing_key(op, caller: Caller, key_id: str, action: str, algorithm: str,
     if message_type == "DIGEST" and len(message) != specs.digest_length(algorithm):
         raise ValidationError(str(crypto_errors.InvalidDigestLengthError.for_algorithm(
             algorithm)))
-    material, _ = _material(key)
+    material = _material(key).plaintext
     return key, material
 
 
@@ -443,7 +443,7 @@ def _mac_key(op, caller: Caller, key_id: str, action: str, algorithm: str,
     _check_message(message)
     key = _use_key(op, caller, key_id, action)
     _require_usage(key, "GENERATE_VERIFY_MAC", action.removeprefix("kms:"))
-    material, _ = _material(key)
+    material = _material(key).plaintext
     return key, material
 
 
@@ -482,5 +482,5 @@ def get_public_key(*, caller: Caller, key_id: str, grant_tokens=None) -> tuple[K
         if specs.key_type(key.key_spec) != "ASYMMETRIC":
             raise UnsupportedOperationError(
                 f"{key.arn} key spec is {key.key_spec}, which has no public key.")
-        material, _ = _material(key)
+        material = _material(key).plaintext
         return key, asymmetric.public_key_der(material)
