@@ -27,6 +27,7 @@ run: migrate
 	PORT=$(PORT) scripts/run-dev
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -4,6 +4,10 @@ The signature is recomputed with botocore's own signer over a request rebuilt fr
 headers only, with the timestamp taken from the request's X-Amz-Date (never add_auth(), which
 would stamp the current time), then compared in constant time. Each check names the threat it
 stops; the errors are AWS's.
+
+The same check serves KMS (service "kms") and STS (service "sts"). An access key id starting
+with ASIA is an assumed-role session's (SessionCredential): the request must also carry its
+X-Amz-Security-Token, and the session must not have expired.
 """
 
 import datetime
@@ -18,8 +22,10 @@ from botocore.credentials import Credentials
 from django.conf import settings
 from django.utils import timezone
 
-from grants.models import AccessKey
+from grants.models import AccessKey, SessionCredential
+from grants.principals import Principal
 from kmsconsole.errors import (
+    ExpiredTokenError,
     IncompleteSignatureError,
     MissingAuthenticationTokenError,
     SignatureDoesNotMatchError,
@@ -30,14 +36,25 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 SIGNATURE_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SESSION_KEY_PREFIX = "ASIA"  # temporary credentials (AssumeRole); AKIA... are users' keys
+INVALID_TOKEN = "The security token included in the request is invalid."
+EXPIRED_TOKEN = "The security token included in the request is expired"
 
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """What a verified signature tells: who signed, for which region."""
+    """What a verified signature tells: who signed, for which region. The signer is either an
+    IAM user's access key or an assumed-role session's temporary credentials."""
 
-    access_key: AccessKey
     region: str
+    access_key: AccessKey | None = None
+    session: SessionCredential | None = None
+
+    def principal(self) -> Principal:
+        if self.session is not None:
+            return Principal.for_session(self.session)
+        return Principal.for_user(self.access_key.user,
+                                  access_key_id=self.access_key.access_key_id)
 
 
 @dataclass(frozen=True)
@@ -157,7 +174,7 @@ def expected_signature(*, method: str, path: str, query: str, headers, body: byt
 
 def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
                  service: str) -> SignedRequest:
-    """Verify the SigV4 signature of a request; return the access key that signed it."""
+    """Verify the SigV4 signature of a request; return the credentials that signed it."""
     header = headers.get("Authorization")
     if not header:
         raise MissingAuthenticationTokenError("Missing Authentication Token")
@@ -165,19 +182,47 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
     amz_date, moment = _request_time(headers)
     _check_signed_headers(auth, headers)
     _check_scope(auth, amz_date, service)
-    access_key = (AccessKey.objects.select_related("user")
-                  .filter(access_key_id=auth.access_key_id).first())
-    if access_key is None or access_key.status != AccessKey.ACTIVE or not access_key.user.is_active:
-        raise UnrecognizedClientError("The security token included in the request is invalid.")
+    if auth.access_key_id.startswith(SESSION_KEY_PREFIX):
+        signed = SignedRequest(region=auth.region, session=_session(auth, headers))
+        secret = signed.session.secret()
+    else:
+        signed = SignedRequest(region=auth.region, access_key=_access_key(auth, headers))
+        secret = signed.access_key.secret()
     _check_clock(amz_date, moment)
     _check_body_hash(headers, body)
     expected = expected_signature(method=method, path=path, query=query, headers=headers,
-                                  body=body, auth=auth, amz_date=amz_date,
-                                  secret=access_key.secret())
+                                  body=body, auth=auth, amz_date=amz_date, secret=secret)
     if not SIGNATURE_PATTERN.match(auth.signature) or not hmac.compare_digest(
             expected, auth.signature):
         raise SignatureDoesNotMatchError(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.")
-    return SignedRequest(access_key=access_key, region=auth.region)
+    return signed
+
+
+def _access_key(auth: Authorization, headers) -> AccessKey:
+    access_key = (AccessKey.objects.select_related("user", "user__account")
+                  .filter(access_key_id=auth.access_key_id).first())
+    if access_key is None or access_key.status != AccessKey.ACTIVE or not access_key.user.is_active:
+        raise UnrecognizedClientError(INVALID_TOKEN)
+    if "X-Amz-Security-Token" in headers:
+        # Long-term keys have no session token; AWS refuses the pair rather than ignore it.
+        raise UnrecognizedClientError(INVALID_TOKEN)
+    return access_key
+
+
+def _session(auth: Authorization, headers) -> SessionCredential:
+    """The assumed-role session of an ASIA access key id, if the request proves it holds the
+    session token too and the session has not expired."""
+    session = (SessionCredential.objects.select_related("role", "role__account")
+               .filter(access_key_id=auth.access_key_id).first())
+    token = headers.get("X-Amz-Security-Token")
+    # Threat: temporary credentials used without their token (a leaked id and secret alone,
+    # e.g. from a log that dropped the token) or with another session's token.
+    if session is None or not token or not session.session_token_matches(token):
+        raise UnrecognizedClientError(INVALID_TOKEN)
+    # Threat: credentials kept and replayed after the session they were issued for ended.
+    if timezone.now() >= session.expires_at:
+        raise ExpiredTokenError(EXPIRED_TOKEN)
+    return session

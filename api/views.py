@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from audit.recording import record_rejected
-from grants.models import AccessKey
+from grants.models import AccessKey, SessionCredential
 from grants.principals import SOURCE_API, Caller, Principal
 from kmsconsole.errors import (
     InternalError,
@@ -65,11 +65,22 @@ def unauthenticated_caller(request, request_id: str) -> Caller:
         access_key_id, region = auth.access_key_id[:128], auth.region[:32]
     except KmsError:
         pass
-    key = (AccessKey.objects.filter(access_key_id=access_key_id).select_related("user").first()
-           if access_key_id else None)
-    principal = Principal.unauthenticated(
-        account_id=key.user.account_id if key else "", access_key_id=access_key_id)
+    principal = Principal.unauthenticated(account_id=claimed_account_id(access_key_id),
+                                          access_key_id=access_key_id)
     return request_caller(request, request_id, principal, region)
+
+
+def claimed_account_id(access_key_id: str | None) -> str:
+    """The account of the access key a request names (a user's key or a session's), so a
+    refused request lands in that account's trail; "" when the key is unknown."""
+    if not access_key_id:
+        return ""
+    if access_key_id.startswith(sigv4.SESSION_KEY_PREFIX):
+        session = (SessionCredential.objects.filter(access_key_id=access_key_id)
+                   .select_related("role").first())
+        return session.role.account_id if session else ""
+    key = AccessKey.objects.filter(access_key_id=access_key_id).select_related("user").first()
+    return key.user.account_id if key else ""
 
 
 def operation_name(request) -> str:
@@ -92,9 +103,7 @@ def kms_api(request) -> HttpResponse:
         record_rejected(unauthenticated_caller(request, request_id), name or "Unknown", error)
         return error_response(request_id, error)
 
-    principal = Principal.for_user(signed.access_key.user,
-                                   access_key_id=signed.access_key.access_key_id)
-    caller = request_caller(request, request_id, principal, signed.region)
+    caller = request_caller(request, request_id, signed.principal(), signed.region)
     try:
         if name not in HANDLERS:
             raise UnknownOperationError(f"Operation {name or '(none)'} is not supported.")

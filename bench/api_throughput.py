@@ -299,7 +299,8 @@ def check_tampered_rejected(request: dict, port: int) -> str:
     except urllib.error.HTTPError as error:
         answer = json.loads(error.read() or b"{}")
         if error.code != 400 or "Signature" not in answer.get("__type", ""):
-            raise RuntimeError(f"tampered request: unexpected answer {error.code} {answer}")
+            raise RuntimeError(
+                f"tampered request: unexpected answer {error.code} {answer}") from None
         return answer["__type"]
 
 
@@ -470,8 +471,9 @@ def measure(name: str, sign, port: int, tmp: Path, args, server: subprocess.Pope
             return result
         log(f"{name}: WARNING: something else used {cpu['other_cores']} cores during the run "
             f"(limit {args.max_other_cores}; busiest other processes: "
-            f"{', '.join(cpu['other_processes']) or 'none seen'})" + (": measuring again" if attempt < args.retries
-                                                 else ": keeping it, flagged as disturbed"))
+            f"{', '.join(cpu['other_processes']) or 'none seen'})"
+            + (": measuring again" if attempt < args.retries
+               else ": keeping it, flagged as disturbed"))
     return result
 
 
@@ -738,7 +740,8 @@ def main(argv=None) -> int:
         "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine,
         "machine_busy_cores_before_start": round(quiet, 2),
-        "settings": {"max_other_cores": args.max_other_cores, "duration_s": args.duration, "connections": args.connections,
+        "settings": {"max_other_cores": args.max_other_cores, "duration_s": args.duration,
+                     "connections": args.connections,
                      "wrk_threads": args.wrk_threads, "warmup_s": args.warmup,
                      "plaintext_bytes": len(PLAINTEXT), "encryption_context": CONTEXT},
         "moto_server": moto,

@@ -52,7 +52,8 @@ def parent(args) -> int:
     seed = bench.migrate_and_seed(env)
     env["BENCH_SEED"] = json.dumps(seed)
     argv = [str(bench.PYTHON), __file__, "--child", "--requests", str(args.requests),
-            "--cprofile", str(args.cprofile), "--sort", args.sort] + (["--micro"] if args.micro else [])
+            "--cprofile", str(args.cprofile), "--sort", args.sort]
+    argv += ["--micro"] if args.micro else []
     return subprocess.run(argv, env=env, cwd=ROOT, timeout=1800).returncode
 
 
@@ -160,6 +161,7 @@ def child(args) -> int:
     import django
 
     django.setup()
+    from api_throughput import signed_encrypt
     from django.conf import settings
     from django.db import connection, connections
     from django.db.models.query import QuerySet
@@ -173,7 +175,6 @@ def child(args) -> int:
     import keys.selectors
     import kmsconsole.views
     from api import handlers
-    from api_throughput import signed_encrypt
     from grants.models import AccessKey
     from kmsconsole.wsgi import application
 

@@ -1,5 +1,3 @@
-"""Who may do what: accounts, IAM users, principals and `authorize()`."""
-
-from .authorization import Decision, authorize
-
-__all__ = ["Decision", "authorize"]
+"""Who may do what: accounts, IAM users and roles, identity policies, KMS grants, and
+`grants.authorization.authorize()`. (Nothing is imported here: grants.policy must stay
+importable without Django.)"""

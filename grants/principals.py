@@ -5,12 +5,14 @@ verified SigV4 access key, the scheduler from the account it works for. Services
 HTTP request; what they need of it (region, source IP, user agent, request id) travels here.
 """
 
+import datetime
 import uuid
 from dataclasses import dataclass, field
 
 SOURCE_API = "api"
 SOURCE_CONSOLE = "console"
 SOURCE_SCHEDULER = "scheduler"
+CLOUDTRAIL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class Principal:
     principal_id: str
     user_name: str | None = None
     access_key_id: str | None = None
+    # An assumed-role session only: the role behind it and when the session was issued
+    # (CloudTrail's sessionContext; identity policies are the role's).
+    role_arn: str | None = None
+    session_issued_at: str | None = None
 
     @classmethod
     def for_user(cls, user, *, access_key_id: str | None = None) -> "Principal":
@@ -34,6 +40,26 @@ class Principal:
             user_name=user.name,
             access_key_id=access_key_id,
         )
+
+    @classmethod
+    def for_session(cls, session) -> "Principal":
+        """The identity of temporary credentials from AssumeRole (a SessionCredential)."""
+        role = session.role
+        return cls(
+            account_id=role.account_id,
+            arn=session.arn,
+            type="AssumedRole",
+            principal_id=f"{role.unique_id}:{session.session_name}",
+            access_key_id=session.access_key_id,
+            role_arn=role.arn,
+            session_issued_at=session.created_at.astimezone(datetime.UTC).strftime(
+                CLOUDTRAIL_TIME_FORMAT),
+        )
+
+    @property
+    def role_name(self) -> str | None:
+        """The role of an assumed-role session (the last part of its role ARN)."""
+        return self.role_arn.rsplit("/", 1)[-1] if self.role_arn else None
 
     @classmethod
     def service(cls, account_id: str) -> "Principal":
@@ -66,7 +92,25 @@ class Principal:
             identity["accessKeyId"] = self.access_key_id
         if self.user_name:
             identity["userName"] = self.user_name
+        if self.type == "AssumedRole" and self.role_arn:
+            identity["sessionContext"] = self._session_context()
         return identity
+
+    def _session_context(self) -> dict:
+        """Who issued the session (the role) and when: CloudTrail's AssumedRole sessionContext."""
+        return {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": self.principal_id.split(":", 1)[0],
+                "arn": self.role_arn,
+                "accountId": self.account_id,
+                "userName": self.role_name,
+            },
+            "attributes": {
+                "creationDate": self.session_issued_at,
+                "mfaAuthenticated": "false",
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -79,6 +123,10 @@ class Caller:
     source_ip: str = "127.0.0.1"
     user_agent: str = ""
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Condition keys aws:SecureTransport and aws:MultiFactorAuthPresent: whether the request
+    # came over TLS, and from a console session signed in with MFA.
+    secure_transport: bool = False
+    mfa_authenticated: bool = False
 
     @property
     def account_id(self) -> str:

@@ -1,6 +1,6 @@
 """The first steps of every key service: find the key, name it in the audit event, authorize."""
 
-from grants import authorize
+from grants.authorization import authorize
 from grants.principals import Caller
 from kmsconsole.errors import NotFoundError
 
@@ -33,16 +33,36 @@ def _own_alias_name(caller: Caller, key_id: str) -> str | None:
     return None
 
 
-def authorize_key(caller: Caller, action: str, key: Key) -> None:
-    authorize(caller, action, resource_arn=key.arn, resource_account_id=key.account_id)
+def authorize_key(caller: Caller, action: str, key: Key, *, context: dict | None = None,
+                  encryption_context: dict | None = None):
+    """Authorize `action` on `key` (key policy, identity policies, grants); the Decision."""
+    return authorize(caller, action, key=key, context=context,
+                     encryption_context=encryption_context)
 
 
-def open_key(op, caller: Caller, key_id: str, action: str, *, allow_alias=True) -> Key:
-    """Resolve `key_id`, add the key to the audit event, authorize `action` on it."""
+def open_key(op, caller: Caller, key_id: str, action: str, *, allow_alias=True,
+             context: dict | None = None, encryption_context: dict | None = None) -> Key:
+    """Resolve `key_id`, add the key to the audit event, authorize `action` on it.
+
+    `context` and `encryption_context` are the operation's condition keys (see authorize());
+    kms:RequestAlias is added here when the request named the key by an alias.
+    """
     key = resolve_key(caller, key_id, allow_alias=allow_alias)
     op.add_key(key)
-    authorize_key(caller, action, key)
+    alias = request_alias(key_id)
+    if alias:
+        context = {**(context or {}), "kms:RequestAlias": alias}
+    authorize_key(caller, action, key, context=context, encryption_context=encryption_context)
     return key
+
+
+def request_alias(key_id: str) -> str | None:
+    """The alias name a KeyId names (alias/x or an alias ARN), for kms:RequestAlias."""
+    if key_id.startswith("alias/"):
+        return key_id
+    if key_id.startswith("arn:") and ":alias/" in key_id:
+        return key_id[key_id.index(":alias/") + 1:]
+    return None
 
 
 def locked(key: Key) -> Key:

@@ -9,15 +9,16 @@ and algorithms, never plaintext, data keys or ciphertexts (kms-spec.md 7.2).
 from dataclasses import dataclass
 
 from audit.recording import operation
-from grants import authorize
+from grants.authorization import authorize
+from grants.grant_tokens import require_valid_grant_tokens
 from grants.principals import Caller
 from kmsconsole.errors import (
     DryRunOperationError,
     IncorrectKeyError,
     InvalidCiphertextError,
     InvalidKeyUsageError,
-    InvalidSignatureError,
     InvalidMacError,
+    InvalidSignatureError,
     UnsupportedOperationError,
     ValidationError,
 )
@@ -27,9 +28,9 @@ from .access import authorize_key, open_key, resolve_key
 from .crypto import asymmetric, envelope, mac, specs
 from .crypto import errors as crypto_errors
 from .crypto import material as fresh
+from .materials import OpenedMaterial, open_material
 from .models import Key
 from .services import require_no_custom_key_store
-from .materials import OpenedMaterial, open_material
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -107,8 +108,12 @@ def _require_symmetric(key: Key, operation_name: str) -> None:
             f"{key.arn} key spec is {key.key_spec} which is not valid for {operation_name}.")
 
 
-def _use_key(op, caller: Caller, key_id: str, action: str) -> Key:
-    key = open_key(op, caller, key_id, action)
+def _use_key(op, caller: Caller, key_id: str, action: str, *, context: dict | None = None,
+             encryption_context: dict | None = None) -> Key:
+    """Open a key for a cryptographic operation: authorized with the operation's condition
+    keys, and in a state that allows use."""
+    key = open_key(op, caller, key_id, action, context=context,
+                   encryption_context=encryption_context)
     states.require_state(key, states.USE)
     return key
 
@@ -194,7 +199,8 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
     named = _named_key(op, caller, key_id) if key_id is not None else None
     if named is not None and named.key_spec != SYMMETRIC:
         key = named
-        authorize_key(caller, action, key)
+        authorize_key(caller, action, key,
+                      context={"kms:EncryptionAlgorithm": algorithm or SYMMETRIC})
         states.require_state(key, states.USE)
         _require_usage(key, "ENCRYPT_DECRYPT", "Decrypt")
         algorithm = _algorithm(key, algorithm, specs.encryption_algorithms(
@@ -212,7 +218,8 @@ def _decrypt_with(op, caller: Caller, blob: bytes, context: dict | None, key_id:
         raise IncorrectKeyError("The key ID in the request does not identify a CMK that can "
                                 "perform this operation.")
     op.add_key(key)
-    authorize_key(caller, action, key)
+    authorize_key(caller, action, key, context={"kms:EncryptionAlgorithm": SYMMETRIC},
+                  encryption_context=context or {})
     states.require_state(key, states.USE)
     _require_symmetric(key, "Decrypt")
     opened = _material(key, version)
@@ -266,7 +273,10 @@ def encrypt(*, caller: Caller, key_id: str, plaintext: bytes, encryption_context
                               encryption_algorithm or SYMMETRIC}, encryption_context)
     with operation(caller, "Encrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
-        key = _use_key(op, caller, key_id, "kms:Encrypt")
+        require_valid_grant_tokens(grant_tokens)
+        key = _use_key(op, caller, key_id, "kms:Encrypt",
+                       context={"kms:EncryptionAlgorithm": encryption_algorithm or SYMMETRIC},
+                       encryption_context=encryption_context or {})
         return _encrypt_with(key, plaintext, encryption_context, encryption_algorithm,
                              dry_run=dry_run)
 
@@ -282,6 +292,7 @@ def decrypt(*, caller: Caller, ciphertext_blob: bytes | None, encryption_context
         params["keyId"] = key_id
     with operation(caller, "Decrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
+        require_valid_grant_tokens(grant_tokens)
         _dry_run_ignoring_ciphertext(op, caller, ciphertext_blob, key_id, "kms:Decrypt",
                                      dry_run, dry_run_modifiers)
         return _decrypt_with(op, caller, ciphertext_blob, encryption_context, key_id,
@@ -307,11 +318,15 @@ def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: st
     with operation(caller, "ReEncrypt", read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(source_encryption_context)
         validation.validate_encryption_context(destination_encryption_context)
+        require_valid_grant_tokens(grant_tokens)
         _dry_run_ignoring_ciphertext(op, caller, ciphertext_blob, source_key_id,
                                      "kms:ReEncryptFrom", dry_run, dry_run_modifiers)
         source = _decrypt_with(op, caller, ciphertext_blob, source_encryption_context,
                                source_key_id, source_encryption_algorithm, "kms:ReEncryptFrom")
-        destination = _use_key(op, caller, destination_key_id, "kms:ReEncryptTo")
+        destination = _use_key(
+            op, caller, destination_key_id, "kms:ReEncryptTo",
+            context={"kms:EncryptionAlgorithm": destination_encryption_algorithm or SYMMETRIC},
+            encryption_context=destination_encryption_context or {})
         _require_usage(destination, "ENCRYPT_DECRYPT", "ReEncrypt")
         result = _encrypt_with(destination, source.plaintext, destination_encryption_context,
                                destination_encryption_algorithm, dry_run=dry_run)
@@ -343,7 +358,9 @@ def generate_data_key(*, caller: Caller, key_id: str, encryption_context=None,
     with operation(caller, name, read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
         _data_key_size(key_spec, number_of_bytes)
-        key = _use_key(op, caller, key_id, f"kms:{name}")
+        require_valid_grant_tokens(grant_tokens)
+        key = _use_key(op, caller, key_id, f"kms:{name}",
+                       encryption_context=encryption_context or {})
         _require_symmetric(key, name)
         _dry_run(dry_run)
         data_key = fresh.generate_data_key(key_spec=key_spec, number_of_bytes=number_of_bytes)
@@ -362,7 +379,10 @@ def generate_data_key_pair(*, caller: Caller, key_id: str, key_pair_spec: str,
     with operation(caller, name, read_only=True, request_parameters=params) as op:
         validation.validate_encryption_context(encryption_context)
         validation.require_enum("keyPairSpec", key_pair_spec, specs.ALL_DATA_KEY_PAIR_SPECS)
-        key = _use_key(op, caller, key_id, f"kms:{name}")
+        require_valid_grant_tokens(grant_tokens)
+        key = _use_key(op, caller, key_id, f"kms:{name}",
+                       context={"kms:DataKeyPairSpec": key_pair_spec},
+                       encryption_context=encryption_context or {})
         _require_symmetric(key, name)
         if key_pair_spec not in specs.DATA_KEY_PAIR_SPECS:
             raise UnsupportedOperationError(
@@ -392,7 +412,8 @@ def _signing_key(op, caller: Caller, key_id: str, action: str, algorithm: str,
                  message: bytes, message_type: str) -> tuple[Key, bytes]:
     validation.require_enum("messageType", message_type, specs.MESSAGE_TYPES)
     _check_message(message)
-    key = _use_key(op, caller, key_id, action)
+    key = _use_key(op, caller, key_id, action, context={"kms:SigningAlgorithm": algorithm,
+                                                          "kms:MessageType": message_type})
     _require_usage(key, "SIGN_VERIFY", action.removeprefix("kms:"))
     _algorithm(key, algorithm, specs.signing_algorithms(key.key_spec, key.key_usage),
                "SigningAlgorithm")
@@ -409,6 +430,7 @@ def sign(*, caller: Caller, key_id: str, message: bytes, signing_algorithm: str,
     params = {"keyId": key_id, "signingAlgorithm": signing_algorithm,
               "messageType": message_type}
     with operation(caller, "Sign", read_only=True, request_parameters=params) as op:
+        require_valid_grant_tokens(grant_tokens)
         key, material = _signing_key(op, caller, key_id, "kms:Sign", signing_algorithm,
                                      message, message_type)
         _dry_run(dry_run)
@@ -426,6 +448,7 @@ def verify(*, caller: Caller, key_id: str, message: bytes, signature: bytes,
               "messageType": message_type}
     with operation(caller, "Verify", read_only=True, request_parameters=params) as op:
         validation.require_length("signature", signature, 1, 6144)
+        require_valid_grant_tokens(grant_tokens)
         key, material = _signing_key(op, caller, key_id, "kms:Verify", signing_algorithm,
                                      message, message_type)
         _dry_run(dry_run)
@@ -441,7 +464,7 @@ def _mac_key(op, caller: Caller, key_id: str, action: str, algorithm: str,
              message: bytes) -> tuple[Key, bytes]:
     validation.require_enum("macAlgorithm", algorithm, specs.MAC_ALGORITHMS)
     _check_message(message)
-    key = _use_key(op, caller, key_id, action)
+    key = _use_key(op, caller, key_id, action, context={"kms:MacAlgorithm": algorithm})
     _require_usage(key, "GENERATE_VERIFY_MAC", action.removeprefix("kms:"))
     material = _material(key).plaintext
     return key, material
@@ -452,6 +475,7 @@ def generate_mac(*, caller: Caller, key_id: str, message: bytes, mac_algorithm: 
     """GenerateMac: HMAC with the SHA-2 the key spec names."""
     params = {"keyId": key_id, "macAlgorithm": mac_algorithm}
     with operation(caller, "GenerateMac", read_only=True, request_parameters=params) as op:
+        require_valid_grant_tokens(grant_tokens)
         key, material = _mac_key(op, caller, key_id, "kms:GenerateMac", mac_algorithm, message)
         _dry_run(dry_run)
         tag = _crypto_call(mac.generate_mac, material=material, key_spec=key.key_spec,
@@ -465,6 +489,7 @@ def verify_mac(*, caller: Caller, key_id: str, message: bytes, mac_value: bytes,
     params = {"keyId": key_id, "macAlgorithm": mac_algorithm}
     with operation(caller, "VerifyMac", read_only=True, request_parameters=params) as op:
         validation.require_length("mac", mac_value, 1, 6144)
+        require_valid_grant_tokens(grant_tokens)
         key, material = _mac_key(op, caller, key_id, "kms:VerifyMac", mac_algorithm, message)
         _dry_run(dry_run)
         valid = _crypto_call(mac.verify_mac, material=material, key_spec=key.key_spec,
@@ -478,6 +503,7 @@ def get_public_key(*, caller: Caller, key_id: str, grant_tokens=None) -> tuple[K
     """GetPublicKey: DER SubjectPublicKeyInfo of an asymmetric key."""
     with operation(caller, "GetPublicKey", read_only=True,
                    request_parameters={"keyId": key_id}) as op:
+        require_valid_grant_tokens(grant_tokens)
         key = _use_key(op, caller, key_id, "kms:GetPublicKey")
         if specs.key_type(key.key_spec) != "ASYMMETRIC":
             raise UnsupportedOperationError(

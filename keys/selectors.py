@@ -45,7 +45,7 @@ def _alias_target(account_id: str, region: str, alias_name: str) -> Key:
 
 
 def key_resolve(*, account_id: str, region: str, key_id: str, allow_alias: bool = True) -> Key:
-    """The key named by `key_id` as seen from (account, region), or NotFoundError/InvalidArnError."""
+    """The key `key_id` names as seen from (account, region); NotFoundError/InvalidArnError."""
     if key_id.startswith("arn:"):
         return _resolve_arn(account_id, region, key_id, allow_alias)
     if key_id.startswith("alias/"):

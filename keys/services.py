@@ -12,13 +12,16 @@ from django.utils import timezone
 
 from audit import selectors as audit_selectors
 from audit.recording import operation
-from grants import authorize
+from grants.authorization import authorize, decide
 from grants.models import Account
 from grants.principals import Caller
+from grants.selectors import principal_exists
 from kmsconsole.errors import (
     AlreadyExistsError,
     CustomKeyStoreNotFoundError,
+    InvalidMarkerError,
     LimitExceededError,
+    MalformedPolicyDocumentError,
     NotFoundError,
     UnsupportedOperationError,
     ValidationError,
@@ -28,6 +31,7 @@ from . import selectors, states, validation
 from .access import authorize_key, locked, open_key
 from .crypto import specs
 from .crypto.material import generate_key_material
+from .materials import add_material
 from .models import (
     DISABLED,
     ENABLED,
@@ -40,7 +44,6 @@ from .models import (
     Key,
     Tag,
 )
-from .materials import add_material
 from .policies import api_default_policy
 
 MAX_ALIASES_PER_KEY = 50
@@ -82,9 +85,10 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
         params["tags"] = [{"tagKey": k, "tagValue": v} for k, v in tags]
     with operation(caller, "CreateKey", read_only=False,
                    request_parameters={k: v for k, v in params.items() if v is not None}) as op:
-        authorize(caller, "kms:CreateKey")
+        authorize(caller, "kms:CreateKey", context=_create_key_condition_keys(
+            key_spec, key_usage, origin, multi_region, bypass_policy_lockout_safety_check, tags))
         if tags:
-            authorize(caller, "kms:TagResource")
+            authorize(caller, "kms:TagResource", context=_tag_condition_keys(tags))
         if customer_master_key_spec and key_spec == "SYMMETRIC_DEFAULT":
             key_spec = customer_master_key_spec
         key_usage = _validate_spec_and_usage(key_spec, key_usage)
@@ -97,16 +101,17 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
         if multi_region:
             raise UnsupportedOperationError("Multi-Region keys are not supported by this service.")
         require_no_custom_key_store(custom_key_store_id)
-        if policy is not None:
-            validation.validate_policy_text(policy)
         account = Account.objects.get(pk=caller.account_id)
-        key = Key.objects.create(
+        key = Key(
             account=account, region=caller.region, description=description, key_spec=key_spec,
             key_usage=key_usage, origin=origin, key_manager=MANAGER_CUSTOMER,
             key_state=PENDING_IMPORT if origin == ORIGIN_EXTERNAL else ENABLED,
             policy=policy if policy is not None else api_default_policy(account.id),
             created_at=timezone.now(),
         )
+        if policy is not None:
+            _accept_key_policy(caller, key, policy, bypass_policy_lockout_safety_check)
+        key.save(force_insert=True)
         if origin == ORIGIN_AWS_KMS:
             add_material(key, version=1, material=generate_key_material(key_spec))
             key.save(update_fields=["current_version"])
@@ -114,6 +119,91 @@ def key_create(*, caller: Caller, description: str = "", key_spec: str = "SYMMET
         op.add_key(key)
         op.response_elements = {"keyMetadata": {"keyId": str(key.id), "arn": key.arn,
                                                 "keyState": key.key_state}}
+        return key
+
+
+def _create_key_condition_keys(key_spec, key_usage, origin, multi_region, bypass, tags) -> dict:
+    return {"kms:KeySpec": key_spec, "kms:KeyUsage": key_usage or "ENCRYPT_DECRYPT",
+            "kms:KeyOrigin": origin, "kms:MultiRegion": multi_region,
+            "kms:BypassPolicyLockoutSafetyCheck": bypass, **_tag_condition_keys(tags or [])}
+
+
+def _tag_condition_keys(tags: list[tuple[str, str]]) -> dict:
+    """aws:RequestTag/<key> and aws:TagKeys of a request that sets tags."""
+    keys = {f"aws:RequestTag/{k}": v for k, v in tags}
+    keys["aws:TagKeys"] = [k for k, _ in tags]
+    return keys
+
+
+# --- key policies ---------------------------------------------------------------------------
+
+POLICY_NAME = "default"  # the only policy name of a key (AWS_RAM is for keys shared by RAM)
+LOCKOUT_MESSAGE = ("The new key policy will not allow you to update the key policy in the "
+                   "future.")
+
+
+def _accept_key_policy(caller: Caller, key: Key, policy: str, bypass: bool) -> None:
+    """The checks of kms-spec.md 5.4 before a policy becomes `key`'s (key.policy is set).
+
+    Valid document; every principal it names exists; and, unless the caller bypasses it, the
+    lockout safety check: under the new policy the caller must still be allowed
+    kms:PutKeyPolicy (grants aside), or nobody could ever repair it.
+    """
+    parsed = validation.validate_policy_text(policy)
+    if not all(principal_exists(arn) for arn in parsed.named_principals()):
+        raise MalformedPolicyDocumentError(
+            "Policy contains a statement with one or more invalid principals.")
+    key.policy = policy
+    if not bypass and not decide(caller, "kms:PutKeyPolicy", key=key,
+                                 context={"kms:BypassPolicyLockoutSafetyCheck": False},
+                                 include_grants=False).allowed:
+        raise MalformedPolicyDocumentError(LOCKOUT_MESSAGE)
+
+
+def _require_policy_name(policy_name: str) -> None:
+    if policy_name != POLICY_NAME:
+        raise NotFoundError(f"No such policy exists: {policy_name}")
+
+
+def key_get_policy(*, caller: Caller, key_id: str, policy_name: str = POLICY_NAME) -> str:
+    """GetKeyPolicy: the policy text as stored (the audit event never holds it)."""
+    with operation(caller, "GetKeyPolicy", read_only=True,
+                   request_parameters={"keyId": key_id, "policyName": policy_name}) as op:
+        key = open_key(op, caller, key_id, "kms:GetKeyPolicy", allow_alias=False)
+        _require_policy_name(policy_name)
+        return key.policy
+
+
+def key_list_policies(*, caller: Caller, key_id: str, limit: int = 100,
+                      marker: str | None = None) -> tuple[list[str], str | None]:
+    """ListKeyPolicies: always ["default"] (no key is shared through RAM here)."""
+    params = {"keyId": key_id, "limit": limit, "marker": marker}
+    with operation(caller, "ListKeyPolicies", read_only=True,
+                   request_parameters={k: v for k, v in params.items() if v is not None}) as op:
+        open_key(op, caller, key_id, "kms:ListKeyPolicies", allow_alias=False)
+        validation.require_range("limit", limit, 1, 1000)
+        if marker is not None:
+            raise InvalidMarkerError("The marker is not valid.")  # one page: we issue none
+        return [POLICY_NAME], None
+
+
+def key_put_policy(*, caller: Caller, key_id: str, policy: str, policy_name: str = POLICY_NAME,
+                   bypass_policy_lockout_safety_check: bool = False) -> Key:
+    """PutKeyPolicy: replace the key policy (checks of kms-spec.md 5.4). The audit event logs
+    the policy text, as CloudTrail does."""
+    params = {"keyId": key_id, "policyName": policy_name, "policy": policy,
+              "bypassPolicyLockoutSafetyCheck": bypass_policy_lockout_safety_check}
+    with operation(caller, "PutKeyPolicy", read_only=False, request_parameters=params) as op:
+        key = locked(open_key(
+            op, caller, key_id, "kms:PutKeyPolicy", allow_alias=False,
+            context={"kms:BypassPolicyLockoutSafetyCheck": bypass_policy_lockout_safety_check}))
+        if policy_name != POLICY_NAME:
+            raise ValidationError(f"PolicyName {policy_name} cannot be changed; only "
+                                  f"{POLICY_NAME} can.")
+        # Works in every key state (kms-spec.md 3.3), so a key pending deletion can be repaired.
+        _require_customer_managed(key)
+        _accept_key_policy(caller, key, policy, bypass_policy_lockout_safety_check)
+        key.save(update_fields=["policy"])
         return key
 
 
@@ -193,8 +283,11 @@ def key_schedule_deletion(*, caller: Caller, key_id: str,
         params["pendingWindowInDays"] = pending_window_days
     with operation(caller, "ScheduleKeyDeletion", read_only=False,
                    request_parameters=params) as op:
-        key = locked(open_key(op, caller, key_id, "kms:ScheduleKeyDeletion",
-                                allow_alias=False))
+        key = locked(open_key(
+            op, caller, key_id, "kms:ScheduleKeyDeletion", allow_alias=False,
+            context={"kms:ScheduleKeyDeletionPendingWindowInDays":
+                     DEFAULT_PENDING_WINDOW_DAYS if pending_window_days is None
+                     else pending_window_days}))
         _require_customer_managed(key)
         days = DEFAULT_PENDING_WINDOW_DAYS if pending_window_days is None else pending_window_days
         validation.require_range("pendingWindowInDays", days, 7, 30)
@@ -328,7 +421,8 @@ def key_tag(*, caller: Caller, key_id: str, tags: list[tuple[str, str]]) -> Key:
     """TagResource: add or overwrite tags (at most 50 per key)."""
     with operation(caller, "TagResource", read_only=False, request_parameters={
             "keyId": key_id, "tags": [{"tagKey": k, "tagValue": v} for k, v in tags]}) as op:
-        key = locked(open_key(op, caller, key_id, "kms:TagResource", allow_alias=False))
+        key = locked(open_key(op, caller, key_id, "kms:TagResource", allow_alias=False,
+                              context=_tag_condition_keys(tags)))
         _require_customer_managed(key)
         states.require_state(key, states.MODIFY)
         existing = set(key.tags.values_list("tag_key", flat=True))
@@ -343,7 +437,8 @@ def key_untag(*, caller: Caller, key_id: str, tag_keys: list[str]) -> Key:
     """UntagResource: removing a tag the key does not have is not an error."""
     with operation(caller, "UntagResource", read_only=False,
                    request_parameters={"keyId": key_id, "tagKeys": tag_keys}) as op:
-        key = locked(open_key(op, caller, key_id, "kms:UntagResource", allow_alias=False))
+        key = locked(open_key(op, caller, key_id, "kms:UntagResource", allow_alias=False,
+                              context={"aws:TagKeys": list(tag_keys)}))
         _require_customer_managed(key)
         for index, tag_key in enumerate(tag_keys, start=1):
             validation.require_length(f"tagKeys.{index}.member", tag_key, 1, 128)

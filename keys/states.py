@@ -5,7 +5,7 @@ from kmsconsole.errors import DisabledError, InvalidStateError
 from .models import DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, Key
 
 # Operation groups of the section 3.3 table. Each maps a refused state to its error.
-USE = "use"                     # Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, Sign, Verify, MAC...
+USE = "use"                     # Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, Sign, Verify...
 ENABLE_DISABLE = "enable_disable"
 SCHEDULE_DELETION = "schedule_deletion"
 MODIFY = "modify"               # CreateAlias, TagResource, UntagResource, UpdateKeyDescription

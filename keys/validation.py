@@ -1,12 +1,13 @@
-"""Semantic checks services make, with AWS's ValidationException wording (kms-spec.md 1.4, 3.4, 3.5).
+"""Semantic checks services make, in AWS's ValidationException wording (kms-spec 1.4, 3.4, 3.5).
 
 The API layer validates request shapes against the botocore model before a service runs; these
 checks are what the service itself must guarantee for every caller (console included).
 """
 
-import json
 import re
 
+from grants.policy.document import Policy, parse_policy_cached
+from grants.policy.errors import PolicyError, PolicyTooLargeError
 from kmsconsole.errors import (
     LimitExceededError,
     MalformedPolicyDocumentError,
@@ -111,8 +112,9 @@ def validate_encryption_context(context: dict | None) -> None:
             f"Encryption context must not exceed {MAX_ENCRYPTION_CONTEXT_BYTES} bytes.")
 
 
-def validate_policy_text(policy: str) -> None:
-    """What a policy must be to be stored. Statement-level checks come with the policy engine."""
+def validate_policy_text(policy: str) -> Policy:
+    """A key policy as it may be stored: the model's characters and length, the 32 KB quota,
+    and a document grants.policy accepts. Returns the parsed policy."""
     require_length("policy", policy, 1, 131072)
     if not POLICY_CHARS.fullmatch(policy):
         raise ValidationError(constraint_message(
@@ -122,10 +124,8 @@ def validate_policy_text(policy: str) -> None:
         raise LimitExceededError(
             f"The key policy exceeds the quota of {MAX_POLICY_BYTES} bytes.")
     try:
-        document = json.loads(policy)
-    except ValueError as error:
-        raise MalformedPolicyDocumentError(
-            f"The policy is not valid JSON: {error.msg} at line {error.lineno} "
-            f"column {error.colno}.") from None
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise MalformedPolicyDocumentError("The policy must be a JSON object with a Statement.")
+        return parse_policy_cached(policy, kind="key", max_size=MAX_POLICY_BYTES)
+    except PolicyTooLargeError as error:
+        raise LimitExceededError(error.message) from None
+    except PolicyError as error:
+        raise MalformedPolicyDocumentError(error.message) from None

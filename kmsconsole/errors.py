@@ -110,6 +110,22 @@ class InvalidGrantTokenError(ClientError):
     code = "InvalidGrantTokenException"
 
 
+# IAM errors without a KMS counterpart (IAM's Query-protocol codes and statuses).
+
+class NoSuchEntityError(KmsError):
+    """A user, role, policy or policy version that does not exist."""
+
+    code = "NoSuchEntity"
+    status = 404
+
+
+class DeleteConflictError(KmsError):
+    """Deleting something still in use: a role with policies, a policy still attached."""
+
+    code = "DeleteConflict"
+    status = 409
+
+
 # Protocol and authentication errors (kms-spec.md 1.3 and 1.5), raised by the API layer.
 
 class SerializationError(ClientError):

@@ -1,12 +1,17 @@
 """The shared small world of the tests: accounts and principals, and callers for them.
 
-- `account`: 111122223333, where the keys live; `admin`: its administrator.
-- `outsider`: a user of another account (444455556666), who must be refused the account's keys.
+- `account`: 111122223333, where the keys live; `admin`: its administrator (the built-in
+  AdministratorAccess policy attached, as `make run` gives the first user).
+- `outsider`: the administrator of another account (444455556666), who must be refused the
+  account's keys: another account's keys need their key policy's consent, not just IAM's.
+- `make_user` makes a user with no policy at all: it may do nothing until a policy allows it.
 Callers are built per test, in the default region us-east-1.
 """
 
 import pytest
 
+from grants import services
+from grants.builtin_policies import builtin_policy_arn
 from grants.models import Account, User
 from grants.principals import Caller, Principal
 
@@ -17,6 +22,14 @@ REGION = "us-east-1"
 
 def make_user(account: Account, name: str, password: str = "correct horse battery") -> User:
     return User.objects.create_user(account=account, name=name, password=password)
+
+
+def make_administrator(account: Account, name: str) -> User:
+    """A user with AdministratorAccess, attached through the service as an operator would."""
+    user = make_user(account, name)
+    services.policy_attach_user(caller=Caller.scheduler(account_id=account.id, region=REGION),
+                                user=user, policy_arn=builtin_policy_arn("AdministratorAccess"))
+    return user
 
 
 def caller_for(user: User, *, region: str = REGION, source: str = "api") -> Caller:
@@ -36,12 +49,12 @@ def other_account(db) -> Account:
 
 @pytest.fixture
 def admin(account) -> User:
-    return make_user(account, "admin")
+    return make_administrator(account, "admin")
 
 
 @pytest.fixture
 def outsider(other_account) -> User:
-    return make_user(other_account, "outsider")
+    return make_administrator(other_account, "outsider")
 
 
 @pytest.fixture

@@ -266,8 +266,21 @@ SUCCESS = [
     Case("get_public_key", "GetPublicKey", True, _signing_key,
          lambda c, x: operations.get_public_key(caller=c, key_id=_id(x)),
          params=lambda ctx: {"keyId": _id(ctx)}),
+    Case("key_get_policy", "GetKeyPolicy", True, _one_key,
+         lambda c, x: services.key_get_policy(caller=c, key_id=_id(x)),
+         params=lambda ctx: {"keyId": _id(ctx), "policyName": "default"}),
+    Case("key_list_policies", "ListKeyPolicies", True, _one_key,
+         lambda c, x: services.key_list_policies(caller=c, key_id=_id(x)),
+         params=lambda ctx: {"keyId": _id(ctx), "limit": 100}),
+    Case("key_put_policy", "PutKeyPolicy", False, _one_key,
+         lambda c, x: services.key_put_policy(caller=c, key_id=_id(x), policy=ROOT_POLICY),
+         params=lambda ctx: {"keyId": _id(ctx), "policyName": "default", "policy": ROOT_POLICY,
+                             "bypassPolicyLockoutSafetyCheck": False}),
 ]
 
+ROOT_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+    "Action": "kms:*", "Resource": "*"}]})
 UNKNOWN = str(uuid.UUID(int=0x1234abcd12ab34cd56ef1234567890ab))
 
 
@@ -381,6 +394,15 @@ FAILURES = [
     Case("get_public_key", "GetPublicKey", True, _one_key,
          lambda c, x: operations.get_public_key(caller=c, key_id=_id(x)),
          error=E.UnsupportedOperationError),
+    Case("key_get_policy", "GetKeyPolicy", True, _one_key,
+         lambda c, x: services.key_get_policy(caller=c, key_id=x["key"].arn),
+         error=E.AccessDeniedError, who="outsider"),
+    Case("key_list_policies", "ListKeyPolicies", True, _one_key,
+         lambda c, x: services.key_list_policies(caller=c, key_id=_id(x), limit=1001),
+         error=E.ValidationError),
+    Case("key_put_policy", "PutKeyPolicy", False, _one_key,
+         lambda c, x: services.key_put_policy(caller=c, key_id=_id(x), policy="{not json"),
+         error=E.MalformedPolicyDocumentError),
 ]
 
 
@@ -557,6 +579,11 @@ DENIABLE = {
     "key_untag": lambda c, x: services.key_untag(caller=c, key_id=x["key"].arn,
                                                  tag_keys=["team"]),
     "key_list_tags": lambda c, x: services.key_list_tags(caller=c, key_id=x["key"].arn),
+    "key_get_policy": lambda c, x: services.key_get_policy(caller=c, key_id=x["key"].arn),
+    "key_list_policies": lambda c, x: services.key_list_policies(caller=c,
+                                                                 key_id=x["key"].arn),
+    "key_put_policy": lambda c, x: services.key_put_policy(caller=c, key_id=x["key"].arn,
+                                                           policy=ROOT_POLICY),
     "encrypt": lambda c, x: operations.encrypt(caller=c, key_id=x["key"].arn, plaintext=SECRET),
     "decrypt": lambda c, x: operations.decrypt(caller=c, ciphertext_blob=x["blob"],
                                                encryption_context=CONTEXT),
@@ -700,7 +727,8 @@ def test_a_refused_create_key_creates_no_key_and_no_material(caller):
         services.key_create(caller=caller, key_spec="RSA_2048", key_usage="GENERATE_VERIFY_MAC")
     assert not Key.objects.exists()
     assert not KeyMaterial.objects.exists()
-    assert list(AuditEvent.objects.order_by("id").values_list("event_name", "error_code")) == [
+    assert list(AuditEvent.objects.filter(event_name="CreateKey").order_by("id")
+                .values_list("event_name", "error_code")) == [
         ("CreateKey", "TagException"), ("CreateKey", "ValidationException")]
 
 
