@@ -128,6 +128,31 @@ def get_key_last_usage(caller, p):
             "KeyCreationDate": key.created_at}
 
 
+# --- key policies ---------------------------------------------------------------------------
+
+@handler("GetKeyPolicy")
+def get_key_policy(caller, p):
+    name = p.get("PolicyName", services.POLICY_NAME)
+    policy = services.key_get_policy(caller=caller, key_id=p["KeyId"], policy_name=name)
+    return {"Policy": policy, "PolicyName": name}
+
+
+@handler("PutKeyPolicy")
+def put_key_policy(caller, p):
+    services.key_put_policy(
+        caller=caller, key_id=p["KeyId"], policy=p["Policy"],
+        policy_name=p.get("PolicyName", services.POLICY_NAME),
+        bypass_policy_lockout_safety_check=p.get("BypassPolicyLockoutSafetyCheck", False))
+    return None
+
+
+@handler("ListKeyPolicies")
+def list_key_policies(caller, p):
+    names, next_marker = services.key_list_policies(
+        caller=caller, key_id=p["KeyId"], limit=p.get("Limit", 100), marker=p.get("Marker"))
+    return _page(names, next_marker, "PolicyNames", lambda name: name)
+
+
 # --- aliases and tags -----------------------------------------------------------------------
 
 @handler("CreateAlias")

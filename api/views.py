@@ -54,7 +54,7 @@ def request_caller(request, request_id: str, principal: Principal, region: str) 
     return Caller(principal=principal, region=region, source=SOURCE_API,
                   source_ip=client_ip(request),
                   user_agent=request.headers.get("User-Agent", "")[:1024],
-                  request_id=request_id)
+                  request_id=request_id, secure_transport=request.is_secure())
 
 
 def unauthenticated_caller(request, request_id: str) -> Caller:

@@ -20,9 +20,14 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from grants.models import AccessKey, new_access_key_id, new_secret_access_key  # noqa: E402
+from grants.builtin_policies import builtin_policy_arn  # noqa: E402
 from grants.principals import Caller, Principal  # noqa: E402
-from grants.services import account_create, user_create  # noqa: E402
+from grants.services import (  # noqa: E402
+    access_key_create,
+    account_create,
+    policy_attach_user,
+    user_create,
+)
 from keys.services import key_create  # noqa: E402
 
 ACCOUNT_ID = "111122223333"
@@ -33,12 +38,13 @@ def main() -> None:
     region = settings.KMS_DEFAULT_REGION
     with transaction.atomic():
         account = account_create(account_id=ACCOUNT_ID, alias="bench")
-        user = user_create(caller=Caller.scheduler(account_id=account.id, region=region),
-                           name=USER_NAME)
-        access_key = AccessKey(access_key_id=new_access_key_id(), user=user)
-        secret = new_secret_access_key()
-        access_key.set_secret(secret)
-        access_key.save()
+        operator = Caller.scheduler(account_id=account.id, region=region)
+        user = user_create(caller=operator, name=USER_NAME)
+        # As `make run`'s first administrator: the key's default policy delegates to the
+        # account, so every request is decided by the key policy AND the user's IAM policy.
+        policy_attach_user(caller=operator, user=user,
+                           policy_arn=builtin_policy_arn("AdministratorAccess"))
+        access_key, secret = access_key_create(caller=operator, user=user)
         caller = Caller(principal=Principal.for_user(user, access_key_id=access_key.access_key_id),
                         region=region, user_agent="kmsconsole-bench-seed")
         key = key_create(caller=caller, description="api_throughput benchmark key")

@@ -13,6 +13,8 @@ refused if it does.
 """
 
 import logging
+import threading
+from collections import OrderedDict
 
 from kmsconsole.errors import AccessDeniedError
 
@@ -29,6 +31,10 @@ __all__ = ["Decision", "authorize", "decide"]
 # Condition keys whose values cost a query: looked up only when a policy mentions them.
 RESOURCE_TAG_PREFIX = "aws:resourcetag/"
 RESOURCE_ALIASES = "kms:resourcealiases"
+
+IDENTITY_CACHE_SIZE = 4096
+_identity_cache: OrderedDict[tuple, tuple[list[str], list[NamedPolicy]]] = OrderedDict()
+_cache_lock = threading.Lock()  # gunicorn threads and Celery's thread pool share it
 
 
 def authorize(caller: Caller, action: str, *, key=None, resource_arn: str | None = None,
@@ -66,12 +72,8 @@ def decide(caller: Caller, action: str, *, key=None, resource_arn: str | None = 
         return Decision(False, "the request is not authenticated",
                         denial_kind=f"no identity-based policy allows the {action} action",
                         missing_permission=action)
-    identity_texts = identity_policies_for(principal)
     try:
-        identity_policies = [
-            NamedPolicy(name, parse_policy_cached(text, kind="identity",
-                                                  max_size=MAX_IDENTITY_POLICY_SIZE))
-            for name, text in identity_texts]
+        identity_texts, identity_policies = _identity_policies(principal)
         key_policy = parse_policy_cached(key.policy, kind="key") if key is not None else None
     except PolicyError as error:
         # Stored policies are validated when written; one that no longer parses must not
@@ -95,7 +97,7 @@ def decide(caller: Caller, action: str, *, key=None, resource_arn: str | None = 
         resource_arn=resource_arn,
         resource_account_id=resource_account_id,
         context=_condition_keys(caller, key, context,
-                                policy_texts=[text for _, text in identity_texts]
+                                policy_texts=identity_texts
                                 + ([key.policy] if key is not None else [])),
         encryption_context=encryption_context,
     )
@@ -110,6 +112,39 @@ def decide(caller: Caller, action: str, *, key=None, resource_arn: str | None = 
         return decision
     return evaluate(request, key_policy=key_policy, identity_policies=identity_policies,
                     grants=grants)
+
+
+def _identity_policies(principal: Principal) -> tuple[list[str], list[NamedPolicy]]:
+    """The caller's identity policies, as texts and parsed.
+
+    Reading them costs four queries, so they are cached per process by the owner's unique id
+    and policy_version, which every change bumps in the same transaction (grants.services) and
+    which the request's authentication read with the user or role row; a stale entry can
+    therefore never be used. A principal whose version is unknown reads them afresh.
+    """
+    if principal.policy_version is None:
+        return _read_identity_policies(principal)
+    owner_id = principal.principal_id.split(":", 1)[0]  # AIDA... of a user, AROA... of a role
+    cache_key = (owner_id, principal.policy_version)
+    with _cache_lock:
+        cached = _identity_cache.get(cache_key)
+        if cached is not None:
+            _identity_cache.move_to_end(cache_key)
+            return cached
+    cached = _read_identity_policies(principal)
+    with _cache_lock:
+        _identity_cache[cache_key] = cached
+        while len(_identity_cache) > IDENTITY_CACHE_SIZE:
+            _identity_cache.popitem(last=False)
+    return cached
+
+
+def _read_identity_policies(principal: Principal) -> tuple[list[str], list[NamedPolicy]]:
+    named = identity_policies_for(principal)
+    parsed = [NamedPolicy(name, parse_policy_cached(text, kind="identity",
+                                                    max_size=MAX_IDENTITY_POLICY_SIZE))
+              for name, text in named]
+    return [text for _, text in named], parsed
 
 
 def principal_info(principal: Principal) -> PrincipalInfo:

@@ -99,6 +99,9 @@ class User(AbstractBaseUser):
     # IAM quota: 10 managed policies per user (enforced by grants.services.policy_attach_user).
     attached_policies = models.ManyToManyField("ManagedPolicy", related_name="users",
                                                blank=True)
+    # Bumped whenever this principal's identity policies change (grants.services); the
+    # authorization cache of parsed identity policies is keyed by it.
+    policy_version = models.PositiveIntegerField(default=0)
 
     objects = UserManager()
 
@@ -193,6 +196,9 @@ class Role(models.Model):
     # IAM quota: 10 managed policies per role (enforced by grants.services.policy_attach_role).
     attached_policies = models.ManyToManyField("ManagedPolicy", related_name="roles",
                                                blank=True)
+    # Bumped whenever this principal's identity policies change (grants.services); the
+    # authorization cache of parsed identity policies is keyed by it.
+    policy_version = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -29,6 +29,9 @@ class Principal:
     # (CloudTrail's sessionContext; identity policies are the role's).
     role_arn: str | None = None
     session_issued_at: str | None = None
+    # The policy_version of the user (or of the session's role) when this request was
+    # authenticated; None when unknown, and identity policies are then read afresh.
+    policy_version: int | None = None
 
     @classmethod
     def for_user(cls, user, *, access_key_id: str | None = None) -> "Principal":
@@ -39,6 +42,7 @@ class Principal:
             principal_id=user.unique_id,
             user_name=user.name,
             access_key_id=access_key_id,
+            policy_version=user.policy_version,
         )
 
     @classmethod
@@ -52,6 +56,7 @@ class Principal:
             principal_id=f"{role.unique_id}:{session.session_name}",
             access_key_id=session.access_key_id,
             role_arn=role.arn,
+            policy_version=role.policy_version,
             session_issued_at=session.created_at.astimezone(datetime.UTC).strftime(
                 CLOUDTRAIL_TIME_FORMAT),
         )

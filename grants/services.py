@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from audit.recording import operation
 from grants.authorization import authorize
@@ -291,7 +292,7 @@ def user_delete_inline_policy(*, caller: Caller, user: User, policy_name: str) -
                    request_parameters={"userName": user.name, "policyName": policy_name}):
         authorize(caller, "iam:DeleteUserPolicy", resource_arn=user.arn,
                   resource_account_id=user.account_id)
-        _delete_inline_policy(user.inline_policies, "user", policy_name)
+        _delete_inline_policy(user, "user", policy_name)
 
 
 def role_delete_inline_policy(*, caller: Caller, role: Role, policy_name: str) -> None:
@@ -300,7 +301,7 @@ def role_delete_inline_policy(*, caller: Caller, role: Role, policy_name: str) -
                    request_parameters={"roleName": role.name, "policyName": policy_name}):
         authorize(caller, "iam:DeleteRolePolicy", resource_arn=role.arn,
                   resource_account_id=role.account_id)
-        _delete_inline_policy(role.inline_policies, "role", policy_name)
+        _delete_inline_policy(role, "role", policy_name)
 
 
 def _put_inline_policy(owner, kind: str, policy_name, document, limit: int) -> InlinePolicy:
@@ -318,13 +319,15 @@ def _put_inline_policy(owner, kind: str, policy_name, document, limit: int) -> I
     # The aggregate quota above is the only size limit of an inline policy (not PolicySize).
     _parse(document, kind="identity", max_size=limit)
     policy.save()
+    _identity_policies_changed(owner)
     return policy
 
 
-def _delete_inline_policy(policies, kind: str, policy_name) -> None:
-    deleted, _ = policies.filter(name=policy_name).delete()
+def _delete_inline_policy(owner, kind: str, policy_name) -> None:
+    deleted, _ = owner.inline_policies.filter(name=policy_name).delete()
     if not deleted:
         raise NoSuchEntityError(f"The {kind} policy with name {policy_name} cannot be found.")
+    _identity_policies_changed(owner)
 
 
 # --- managed policies -----------------------------------------------------------------------
@@ -383,6 +386,8 @@ def managed_policy_create_version(*, caller: Caller, policy_arn: str, document: 
             policy.default_version_id = version.version_id
         version.save()
         policy.save(update_fields=["last_version_number", "default_version_id", "updated_at"])
+        if version.is_default:
+            _identity_policies_changed(*policy.users.all(), *policy.roles.all())
         op.response_elements = {"policyVersion": {
             "versionId": version.version_id, "isDefaultVersion": version.is_default,
             "createDate": version.created_at.isoformat()}}
@@ -402,6 +407,7 @@ def managed_policy_set_default_version(*, caller: Caller, policy_arn: str,
             version.save(update_fields=["is_default"])
             policy.default_version_id = version.version_id
             policy.save(update_fields=["default_version_id", "updated_at"])
+            _identity_policies_changed(*policy.users.all(), *policy.roles.all())
         return policy
 
 
@@ -515,6 +521,7 @@ def _attach(owner, policy_arn, quota_name: str) -> None:
         raise LimitExceededError(
             f"Cannot exceed quota for {quota_name}: {MAX_ATTACHED_POLICIES}")
     attached.add(policy)
+    _identity_policies_changed(owner)
 
 
 def _detach(owner, policy_arn) -> None:
@@ -523,6 +530,7 @@ def _detach(owner, policy_arn) -> None:
     if policy is None:
         raise NoSuchEntityError(f"Policy {str(policy_arn)[:2048]} was not attached.")
     owner.attached_policies.remove(policy)
+    _identity_policies_changed(owner)
 
 
 def _attachable_policy(account_id: str, policy_arn) -> ManagedPolicy:
@@ -550,6 +558,15 @@ def _builtin_policy_row(name: str) -> ManagedPolicy:
 
 
 # --- shared helpers -------------------------------------------------------------------------
+
+def _identity_policies_changed(*owners) -> None:
+    """Bump the policy_version of users and roles whose identity policies just changed, in
+    the same transaction: authorization caches parsed identity policies per version, so the
+    next request of every web process reads the new ones (grants.authorization)."""
+    for owner in owners:
+        type(owner).objects.filter(pk=owner.pk).update(policy_version=F("policy_version") + 1)
+        owner.refresh_from_db(fields=["policy_version"])
+
 
 def _parse(document, *, kind: str, max_size: int):
     """Parse a policy document in the service's error vocabulary, with the parser's message."""

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from api.handlers import HANDLERS
 from audit.models import AuditEvent
+from grants.policy import api_default_policy
 from keys import operations, services
 from keys.models import Key
 from tests.conftest import ACCOUNT_ID, REGION, caller_for
@@ -134,6 +135,10 @@ def valid_body(operation: str, world: World) -> dict:
         "GenerateMac": {"KeyId": hmac_key, "Message": message, "MacAlgorithm": "HMAC_SHA_256"},
         "GenerateRandom": {"NumberOfBytes": 32},
         "GetKeyLastUsage": {"KeyId": sym},
+        "GetKeyPolicy": {"KeyId": sym, "PolicyName": "default"},
+        "ListKeyPolicies": {"KeyId": sym},
+        "PutKeyPolicy": {"KeyId": sym, "PolicyName": "default",
+                         "Policy": api_default_policy(world.symmetric.account_id)},
         "GetPublicKey": {"KeyId": rsa},
         "ListAliases": {"Limit": 2},
         "ListKeys": {"Limit": 2},
