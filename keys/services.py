@@ -320,6 +320,14 @@ def key_cancel_deletion(*, caller: Caller, key_id: str) -> Key:
 
 # --- aliases --------------------------------------------------------------------------------
 
+def _authorize_alias(caller: Caller, action: str, alias_name: str) -> None:
+    """The alias half of an *Alias operation: an IAM-only permission on the alias ARN
+    (kms-spec.md 5.3; the key half is the key policy's)."""
+    authorize(caller, action, resource_arn=(f"arn:aws:kms:{caller.region}:{caller.account_id}:"
+                                            f"{alias_name}"),
+              resource_account_id=caller.account_id)
+
+
 def _alias_target(op, caller: Caller, target_key_id: str, action: str) -> Key:
     key = open_key(op, caller, target_key_id, action, allow_alias=False)
     if key.account_id != caller.account_id:
@@ -337,6 +345,7 @@ def alias_create(*, caller: Caller, alias_name: str, target_key_id: str) -> Alia
                    request_parameters={"aliasName": alias_name,
                                        "targetKeyId": target_key_id}) as op:
         validation.validate_alias_name(alias_name, creating=True)
+        _authorize_alias(caller, "kms:CreateAlias", alias_name)
         key = _alias_target(op, caller, target_key_id, "kms:CreateAlias")
         if key.aliases.count() >= MAX_ALIASES_PER_KEY:
             raise LimitExceededError(f"A key can have at most {MAX_ALIASES_PER_KEY} aliases.")
@@ -367,6 +376,7 @@ def alias_update(*, caller: Caller, alias_name: str, target_key_id: str) -> Alia
                    request_parameters={"aliasName": alias_name,
                                        "targetKeyId": target_key_id}) as op:
         validation.validate_alias_name(alias_name, creating=False)
+        _authorize_alias(caller, "kms:UpdateAlias", alias_name)
         alias = _existing_alias(caller, alias_name)
         if alias.target_key is not None:
             op.add_key(alias.target_key)
@@ -392,6 +402,7 @@ def alias_delete(*, caller: Caller, alias_name: str) -> None:
     with operation(caller, "DeleteAlias", read_only=False,
                    request_parameters={"aliasName": alias_name}) as op:
         validation.validate_alias_name(alias_name, creating=True)
+        _authorize_alias(caller, "kms:DeleteAlias", alias_name)
         alias = _existing_alias(caller, alias_name)
         if alias.target_key is not None:
             op.add_key(alias.target_key)

@@ -197,3 +197,13 @@ def test_iam_policy_changes_apply_to_the_next_request(live_server, account, admi
     iam.policy_detach_user(caller=caller_for(admin), user=alice,
                            policy_arn=builtin_policy_arn("KMSReadOnly"))
     denied(lambda: kms.list_keys())
+
+
+def test_an_alias_needs_iam_permission_on_the_alias_as_well_as_the_key_policy(
+        live_server, key, key_admin):
+    # The key policy lets the key administrator kms:Create* on the key; the alias half of
+    # CreateAlias is an IAM permission on the alias ARN, which they do not have.
+    kms = client_of(live_server, key_admin)
+    message = denied(lambda: kms.create_alias(AliasName="alias/shared", TargetKeyId=str(key.id)))
+    assert "kms:CreateAlias on resource: arn:aws:kms:us-east-1:111122223333:alias/shared" in message
+    assert not key.aliases.exists()
