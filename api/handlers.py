@@ -5,6 +5,7 @@ the response under the model's member names; api/model.py serialises it. No busi
 here: every decision is the service's.
 """
 
+from grants import kms_grants
 from keys import operations, services
 from keys.crypto import specs
 from keys.models import PENDING_DELETION, Key
@@ -343,3 +344,56 @@ def get_public_key(caller, p):
     if key.key_usage == "SIGN_VERIFY":
         response["SigningAlgorithms"] = specs.signing_algorithms(key.key_spec, key.key_usage)
     return response
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+def grant_entry(grant) -> dict:
+    """GrantListEntry (kms-spec.md 6); Name, RetiringPrincipal and Constraints only if set."""
+    return {"KeyId": grant.key.arn, "GrantId": grant.grant_id, "Name": grant.name,
+            "CreationDate": grant.created_at, "GranteePrincipal": grant.grantee_principal,
+            "RetiringPrincipal": grant.retiring_principal,
+            "IssuingAccount": grant.issuing_account, "Operations": list(grant.operations),
+            "Constraints": grant.constraints}
+
+
+@handler("CreateGrant")
+def create_grant(caller, p):
+    grant, token = kms_grants.grant_create(
+        caller=caller, key_id=p["KeyId"], grantee_principal=p.get("GranteePrincipal"),
+        operations=p["Operations"], retiring_principal=p.get("RetiringPrincipal"),
+        constraints=p.get("Constraints"), grant_tokens=p.get("GrantTokens"),
+        name=p.get("Name"), dry_run=p.get("DryRun", False),
+        grantee_service_principal=p.get("GranteeServicePrincipal"),
+        retiring_service_principal=p.get("RetiringServicePrincipal"))
+    return {"GrantToken": token, "GrantId": grant.grant_id}
+
+
+@handler("ListGrants")
+def list_grants(caller, p):
+    grants, marker = kms_grants.grant_list(
+        caller=caller, key_id=p["KeyId"], grant_id=p.get("GrantId"),
+        grantee_principal=p.get("GranteePrincipal"), limit=p.get("Limit", 50),
+        marker=p.get("Marker"), grantee_service_principal=p.get("GranteeServicePrincipal"))
+    return _page(grants, marker, "Grants", grant_entry)
+
+
+@handler("ListRetirableGrants")
+def list_retirable_grants(caller, p):
+    grants, marker = kms_grants.grant_list_retirable(
+        caller=caller, retiring_principal=p.get("RetiringPrincipal"), limit=p.get("Limit", 50),
+        marker=p.get("Marker"), retiring_service_principal=p.get("RetiringServicePrincipal"))
+    return _page(grants, marker, "Grants", grant_entry)
+
+
+@handler("RetireGrant")
+def retire_grant(caller, p):
+    kms_grants.grant_retire(caller=caller, grant_token=p.get("GrantToken"),
+                            key_id=p.get("KeyId"), grant_id=p.get("GrantId"),
+                            dry_run=p.get("DryRun", False))
+
+
+@handler("RevokeGrant")
+def revoke_grant(caller, p):
+    kms_grants.grant_revoke(caller=caller, key_id=p["KeyId"], grant_id=p["GrantId"],
+                            dry_run=p.get("DryRun", False))

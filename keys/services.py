@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit import selectors as audit_selectors
 from audit.recording import operation
 from grants.authorization import authorize, decide
+from grants.grant_tokens import require_valid_grant_tokens
 from grants.models import Account
 from grants.principals import Caller
 from grants.selectors import principal_exists
@@ -213,6 +214,7 @@ def key_describe(*, caller: Caller, key_id: str, grant_tokens: list[str] | None 
     """DescribeKey: works in every key state."""
     with operation(caller, "DescribeKey", read_only=True,
                    request_parameters={"keyId": key_id}) as op:
+        require_valid_grant_tokens(grant_tokens)
         return open_key(op, caller, key_id, "kms:DescribeKey")
 
 

@@ -110,6 +110,10 @@ class InvalidGrantTokenError(ClientError):
     code = "InvalidGrantTokenException"
 
 
+class InvalidGrantIdError(ClientError):
+    code = "InvalidGrantIdException"
+
+
 # IAM errors without a KMS counterpart (IAM's Query-protocol codes and statuses).
 
 class NoSuchEntityError(KmsError):

@@ -207,3 +207,26 @@ def test_an_alias_needs_iam_permission_on_the_alias_as_well_as_the_key_policy(
     message = denied(lambda: kms.create_alias(AliasName="alias/shared", TargetKeyId=str(key.id)))
     assert "kms:CreateAlias on resource: arn:aws:kms:us-east-1:111122223333:alias/shared" in message
     assert not key.aliases.exists()
+
+
+def test_a_grant_lets_the_outsider_decrypt_only_matching_contexts_until_revoked(
+        live_server, key, key_admin, key_user, outsider):
+    owner = client_of(live_server, key_user)
+    blob_a = owner.encrypt(KeyId=key.arn, Plaintext=b"for a",
+                           EncryptionContext=TENANT_A)["CiphertextBlob"]
+    blob_b = owner.encrypt(KeyId=key.arn, Plaintext=b"for b",
+                           EncryptionContext=TENANT_B)["CiphertextBlob"]
+    kms = client_of(live_server, outsider)
+    denied(lambda: kms.decrypt(CiphertextBlob=blob_a, EncryptionContext=TENANT_A))
+
+    grant = client_of(live_server, key_admin).create_grant(
+        KeyId=str(key.id), GranteePrincipal=outsider.arn, Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": TENANT_A})
+    assert kms.decrypt(CiphertextBlob=blob_a, EncryptionContext=TENANT_A,
+                       GrantTokens=[grant["GrantToken"]])["Plaintext"] == b"for a"
+    assert kms.decrypt(CiphertextBlob=blob_a, EncryptionContext=TENANT_A)["Plaintext"] == b"for a"
+    denied(lambda: kms.decrypt(CiphertextBlob=blob_b, EncryptionContext=TENANT_B))
+    denied(lambda: kms.encrypt(KeyId=key.arn, Plaintext=b"x", EncryptionContext=TENANT_A))
+
+    client_of(live_server, key_admin).revoke_grant(KeyId=str(key.id), GrantId=grant["GrantId"])
+    denied(lambda: kms.decrypt(CiphertextBlob=blob_a, EncryptionContext=TENANT_A))

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from api.handlers import HANDLERS
 from audit.models import AuditEvent
+from grants import kms_grants
 from grants.policy import api_default_policy
 from keys import operations, services
 from keys.models import Key
@@ -68,6 +69,9 @@ class World:
     key_refs: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     blobs: list[bytes] = field(default_factory=list)
+    principal: str = ""              # the admin's ARN: grantee and retiring principal
+    grant_id: str = ""               # a grant on `symmetric` ...
+    grant_token: str = ""            # ... and its token
 
 
 def build_world(admin) -> World:
@@ -99,9 +103,13 @@ def build_world(admin) -> World:
                                 signing_algorithm="RSASSA_PSS_SHA_256").signature
     mac = operations.generate_mac(caller=caller, key_id=str(hmac_key.id), message=MESSAGE,
                                   mac_algorithm="HMAC_SHA_256").mac
+    grant, grant_token = kms_grants.grant_create(
+        caller=caller, key_id=str(symmetric.id), grantee_principal=admin.arn,
+        retiring_principal=admin.arn, operations=["Decrypt", "RetireGrant"])
     return World(create_access_key(admin), symmetric, rsa, hmac_key, doomed, ciphertext,
                  signature, mac, key_refs=refs, aliases=aliases,
-                 blobs=[ciphertext, plain_ciphertext, signature, mac])
+                 blobs=[ciphertext, plain_ciphertext, signature, mac], principal=admin.arn,
+                 grant_id=grant.grant_id, grant_token=grant_token)
 
 
 @pytest.fixture
@@ -120,6 +128,9 @@ def valid_body(operation: str, world: World) -> dict:
     return {
         "CancelKeyDeletion": {"KeyId": str(world.doomed.id)},
         "CreateAlias": {"AliasName": "alias/fuzz-new", "TargetKeyId": sym},
+        "CreateGrant": {"KeyId": sym, "GranteePrincipal": world.principal,
+                        "Operations": ["Encrypt", "Decrypt"], "Name": "fuzz",
+                        "Constraints": {"EncryptionContextSubset": CONTEXT}},
         "CreateKey": {"Description": "fuzz", "Tags": [{"TagKey": "t", "TagValue": "v"}]},
         "Decrypt": {"CiphertextBlob": b64(world.ciphertext), "EncryptionContext": CONTEXT},
         "DeleteAlias": {"AliasName": "alias/fuzz-spare"},
@@ -141,8 +152,12 @@ def valid_body(operation: str, world: World) -> dict:
                          "Policy": api_default_policy(world.symmetric.account_id)},
         "GetPublicKey": {"KeyId": rsa},
         "ListAliases": {"Limit": 2},
+        "ListGrants": {"KeyId": sym, "Limit": 2},
+        "ListRetirableGrants": {"RetiringPrincipal": world.principal},
         "ListKeys": {"Limit": 2},
         "ListResourceTags": {"KeyId": sym},
+        "RetireGrant": {"GrantToken": world.grant_token},
+        "RevokeGrant": {"KeyId": world.symmetric.arn, "GrantId": world.grant_id},
         "ReEncrypt": {"CiphertextBlob": b64(world.ciphertext), "SourceEncryptionContext": CONTEXT,
                       "DestinationKeyId": "alias/fuzz-sym"},
         "ScheduleKeyDeletion": {"KeyId": sym, "PendingWindowInDays": 7},
