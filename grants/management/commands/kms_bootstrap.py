@@ -2,14 +2,19 @@
 
 `make run` calls this on every start; it does nothing once any account exists, so the password
 is printed exactly once, on the first run.
+
+Authorization evaluates policies for real, and a user with no policy may do nothing; so the first
+administrator gets the built-in AdministratorAccess policy, attached through the one door as KMS
+acting for the account (audited as AttachUserPolicy), in the same transaction as its creation.
 """
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from grants.builtin_policies import builtin_policy_arn
 from grants.models import Account, new_account_id
 from grants.principals import Caller
-from grants.services import account_create, generate_password, user_create
+from grants.services import account_create, generate_password, policy_attach_user, user_create
 from keys.vault import root_key
 
 
@@ -27,7 +32,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             account = account_create(account_id=new_account_id(), alias="admin")
             caller = Caller.scheduler(account_id=account.id, region="us-east-1")
-            user_create(caller=caller, name="admin", password=password)
+            admin = user_create(caller=caller, name="admin", password=password)
+            policy_attach_user(caller=caller, user=admin,
+                               policy_arn=builtin_policy_arn("AdministratorAccess"))
         self.stdout.write(self.style.SUCCESS(
             "\nCreated the first account and its administrator. Sign in with:\n"
             f"  Account ID or alias: {account.id} (alias: {account.alias})\n"

@@ -1,7 +1,8 @@
-"""Apply a seed file: accounts, users, passwords, access keys, keys, aliases and tags.
+"""Apply a seed file: accounts, users, passwords, access keys, managed and inline policies,
+roles, keys (with their key policies), aliases and tags.
 
 The file format and the rules (idempotent, all or nothing, unknown keys are errors) are in
-grants/seed.py and design.md ("Seed file format"). Prints one line per change; never a secret.
+grants/seed/ and design.md ("Seed file format"). Prints one line per change; never a secret.
 """
 
 import sys
@@ -13,8 +14,9 @@ from kmsconsole.errors import KmsError
 
 
 class Command(BaseCommand):
-    help = ("Apply a seed file (YAML or JSON): accounts, users, passwords, access keys, keys, "
-            "aliases and tags. Idempotent; a file with any problem changes nothing.")
+    help = ("Apply a seed file (YAML or JSON): accounts, users, passwords, access keys, "
+            "policies, roles, keys, key policies, aliases and tags. Idempotent; a file with any "
+            "problem changes nothing.")
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the seed file, or - to read standard input")
