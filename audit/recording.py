@@ -38,6 +38,11 @@ class Operation:
     additional_event_data: dict | None = None
     service_event_details: dict | None = None
     key_id: str = ""
+    # CloudTrail's eventType when it is neither AwsApiCall nor AwsServiceEvent (console
+    # sign-in events are AwsConsoleSignIn), and what a failed request's record shows as
+    # responseElements (ConsoleLogin records "Failure" there; API failures show nothing).
+    event_type: str = ""
+    error_response_elements: dict | None = None
 
     def add_key(self, key) -> None:
         """Name a key the request touched (CloudTrail `resources`)."""
@@ -58,7 +63,7 @@ def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
         event_time=timezone.now(),
         event_name=op.event_name,
         event_source=op.event_source,
-        event_type="AwsServiceEvent" if scheduled else "AwsApiCall",
+        event_type=op.event_type or ("AwsServiceEvent" if scheduled else "AwsApiCall"),
         aws_region=caller.region,
         recipient_account_id=principal.account_id,
         user_identity=principal.user_identity(),
@@ -67,7 +72,8 @@ def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
         source_ip_address=caller.source_ip,
         user_agent=caller.user_agent[:1024],
         request_parameters=None if scheduled else op.request_parameters,
-        response_elements=None if error or scheduled else op.response_elements,
+        response_elements=(None if scheduled
+                           else op.error_response_elements if error else op.response_elements),
         additional_event_data=op.additional_event_data,
         service_event_details=op.service_event_details,
         error_code=error.code if error else "",

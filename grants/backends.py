@@ -24,4 +24,5 @@ class IAMUserBackend(BaseBackend):
         return None
 
     def get_user(self, user_id):
-        return User.objects.filter(pk=user_id, is_active=True).first()
+        # The account comes along: every console page shows its id and alias in the top bar.
+        return User.objects.select_related("account").filter(pk=user_id, is_active=True).first()

@@ -8,7 +8,7 @@ Nothing is cached: a policy change applies to the very next request.
 
 import re
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from kmsconsole.errors import NoSuchEntityError
 
@@ -92,3 +92,22 @@ def principal_exists(arn: str) -> bool:
         return match["rest"] is None and Account.objects.filter(pk=match["account"]).exists()
     model = User if match["kind"] == "user" else Role
     return model.objects.filter(arn=arn).exists()
+
+
+def signin_candidate(*, account: str, user_name: str) -> tuple[str, User | None]:
+    """(account id, user) that a sign-in attempt names, for its audit event: the account by
+    id or alias ("" when none matches) and its user of that name (None when there is none)."""
+    found = Account.objects.filter(Q(id=account) | Q(alias=account)).first()
+    if found is None:
+        return "", None
+    return found.id, User.objects.filter(account=found, name=user_name).first()
+
+
+def principals_of_account(account_id: str) -> list[User | Role]:
+    """The account's active IAM users and its roles, by name (case-insensitive), users before
+    roles of the same name: the people and workloads the Create key wizard offers as key
+    administrators and key users (kms-spec.md 8.2, steps 3 and 4). Another account's principals
+    are never listed: they join a key policy through "Other AWS accounts" only."""
+    users = list(User.objects.filter(account_id=account_id, is_active=True))
+    roles = list(Role.objects.filter(account_id=account_id))
+    return sorted(users + roles, key=lambda p: (p.name.lower(), isinstance(p, Role)))

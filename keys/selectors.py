@@ -7,12 +7,14 @@ invisible, exactly as in AWS.
 
 import re
 import uuid
+from dataclasses import dataclass, field
 
 from django.core import signing
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When
 
 from kmsconsole.errors import InvalidArnError, InvalidMarkerError, NotFoundError
 
-from .models import Alias, Key
+from .models import Alias, Key, Tag
 
 KEY_ARN = re.compile(
     r"arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>[^/]+)")
@@ -124,3 +126,127 @@ def alias_list(*, account_id: str, region: str, key: Key | None, limit: int, mar
         aliases = aliases.filter(target_key=key)
     return paginate(aliases, listing=f"aliases:{account_id}:{region}:{key.id if key else ''}",
                     order_field="name", limit=limit, marker=marker)
+
+
+# --- console listing ------------------------------------------------------------------------
+
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+# Sortable columns of the key tables: column name -> what it sorts by.
+KEY_SORTS = {
+    "alias": "first_alias",
+    "key_id": "id",
+    "status": "key_state",
+    "key_type": "key_type_label",
+    "key_spec": "key_spec",
+    "key_usage": "key_usage",
+    "created": "created_at",
+    "origin": "origin",
+}
+DEFAULT_KEY_SORT = "created"
+# The console calls HMAC keys symmetric (they are: one secret both sides share).
+SYMMETRIC_KEYS = Q(key_spec="SYMMETRIC_DEFAULT") | Q(key_spec__startswith="HMAC_")
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """What a key table is filtered by; empty strings filter nothing. Matching is
+    case-insensitive and by substring for alias and key id, exact for the others; `tag` is
+    "key=value" (that tag with that value) or "key" (any value)."""
+
+    alias: str = ""
+    key_id: str = ""
+    key_type: str = ""  # "SYMMETRIC" | "ASYMMETRIC"
+    key_spec: str = ""
+    status: str = ""
+    tag: str = ""
+
+
+@dataclass
+class KeyPage:
+    """One page of a key table: its keys (aliases prefetched, by name) and where it stands."""
+
+    keys: list[Key]
+    count: int
+    number: int
+    page_size: int
+    sort: str
+    descending: bool
+    num_pages: int = field(init=False)
+
+    def __post_init__(self):
+        self.num_pages = max(1, -(-self.count // self.page_size))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def first_index(self) -> int:
+        return (self.number - 1) * self.page_size + 1 if self.count else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.number * self.page_size, self.count)
+
+
+def _filtered_keys(queryset, f: KeyFilter):
+    if f.alias:
+        queryset = queryset.filter(Exists(Alias.objects.filter(
+            target_key=OuterRef("pk"), name__icontains=f.alias)))
+    if f.key_id:
+        queryset = queryset.filter(id__icontains=f.key_id.strip())
+    if f.key_type == "SYMMETRIC":
+        queryset = queryset.filter(SYMMETRIC_KEYS)
+    elif f.key_type == "ASYMMETRIC":
+        queryset = queryset.exclude(SYMMETRIC_KEYS)
+    if f.key_spec:
+        queryset = queryset.filter(key_spec=f.key_spec)
+    if f.status:
+        queryset = queryset.filter(key_state=f.status)
+    if f.tag:
+        tag_key, has_value, tag_value = f.tag.partition("=")
+        tags = Tag.objects.filter(key=OuterRef("pk"), tag_key=tag_key.strip())
+        if has_value:
+            tags = tags.filter(tag_value=tag_value.strip())
+        queryset = queryset.filter(Exists(tags))
+    return queryset
+
+
+def _sorted_keys(queryset, sort: str, descending: bool):
+    if sort == "alias":
+        queryset = queryset.annotate(first_alias=Subquery(
+            Alias.objects.filter(target_key=OuterRef("pk")).order_by("name").values("name")[:1]))
+    elif sort == "key_type":
+        queryset = queryset.annotate(key_type_label=Case(
+            When(SYMMETRIC_KEYS, then=Value("Symmetric")), default=Value("Asymmetric")))
+    column = F(KEY_SORTS[sort])
+    # Keys without an alias sort last either way, as blanks do in the AWS console; the key id
+    # breaks ties so pages never overlap or skip a key.
+    order = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+    return queryset.order_by(order, "id")
+
+
+def key_page(*, account_id: str, region: str, key_manager: str, key_filter: KeyFilter,
+             sort: str = DEFAULT_KEY_SORT, descending: bool = False, page: int = 1,
+             page_size: int = DEFAULT_PAGE_SIZE) -> KeyPage:
+    """A page of the account's keys in `region` managed by `key_manager` (CUSTOMER or AWS).
+
+    Three queries whatever the number of keys (count, the page, its aliases): the console
+    lists thousands of keys. An out-of-range page number shows the nearest page."""
+    sort = sort if sort in KEY_SORTS else DEFAULT_KEY_SORT
+    page_size = page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    keys = _filtered_keys(Key.objects.filter(account_id=account_id, region=region,
+                                             key_manager=key_manager), key_filter)
+    count = keys.count()
+    number = min(max(1, page), max(1, -(-count // page_size)))
+    offset = (number - 1) * page_size
+    rows = list(_sorted_keys(keys, sort, descending)
+                .prefetch_related(Prefetch("aliases", queryset=Alias.objects.order_by("name")))
+                [offset:offset + page_size]) if count else []
+    return KeyPage(keys=rows, count=count, number=number, page_size=page_size, sort=sort,
+                   descending=descending)

@@ -1,0 +1,137 @@
+"""Console pages for keys: the key tables, a key's detail page, aliases, custom key stores.
+
+Every page calls services with the signed-in user's Caller (kmsconsole.console), so what the
+console shows is exactly what that user may see through the API, and every read is audited.
+A refusal is a 403 page that explains the decision; no service error becomes a 500.
+Tables answer an htmx request with their table fragment only ("page.html#key-table").
+"""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.errors import KmsError
+
+from . import listing, services
+from .crypto import specs
+from .forms import KeyTableForm, key_table_params
+from .selectors import PAGE_SIZES
+
+CUSTOMER_MANAGED = {"label": "Customer managed keys", "url": "keys:customer_managed_keys"}
+AWS_MANAGED = {"label": "AWS managed keys", "url": "keys:aws_managed_keys"}
+SORTABLE = {"Aliases": "alias", "Key ID": "key_id", "Status": "status", "Key type": "key_type",
+            "Key spec": "key_spec", "Key usage": "key_usage", "Creation date": "created",
+            "Origin": "origin"}
+CUSTOMER_COLUMNS = ["Aliases", "Key ID", "Status", "Key type", "Key spec", "Key usage",
+                    "Creation date", "Origin"]
+AWS_MANAGED_COLUMNS = ["Aliases", "Key ID", "Status"]
+
+
+def _table_template(request, template: str) -> str:
+    """The table fragment for htmx (not for a history restore, which needs the whole page)."""
+    if request.htmx and not request.htmx.history_restore_request:
+        return f"{template}#key-table"
+    return template
+
+
+def _key_table_page(request, *, aws_managed: bool):
+    section = AWS_MANAGED if aws_managed else CUSTOMER_MANAGED
+    breadcrumbs = [section]
+    params = key_table_params(request.GET, aws_managed=aws_managed)
+    try:
+        page = listing.key_table(caller=console_caller(request), aws_managed=aws_managed,
+                                 **params)
+    except KmsError as error:
+        return kms_error_page(request, error, breadcrumbs=breadcrumbs)
+    columns = AWS_MANAGED_COLUMNS if aws_managed else CUSTOMER_COLUMNS
+    context = {
+        "title": section["label"],
+        "section": section,
+        "breadcrumbs": breadcrumbs,
+        "aws_managed": aws_managed,
+        "page": page,
+        "filter": params["key_filter"],
+        "form": KeyTableForm(request.GET),
+        "page_sizes": PAGE_SIZES,
+        "columns": [{"label": label, "sort": SORTABLE.get(label)} for label in columns],
+        "key_types": [("SYMMETRIC", "Symmetric"), ("ASYMMETRIC", "Asymmetric")],
+        "key_specs": specs.KEY_SPECS,
+    }
+    return render(request, _table_template(request, "keys/key_table_page.html"), context)
+
+
+@require_GET
+def customer_managed_keys(request):
+    return _key_table_page(request, aws_managed=False)
+
+
+@require_GET
+def aws_managed_keys(request):
+    return _key_table_page(request, aws_managed=True)
+
+
+def _algorithms(key) -> list[tuple[str, list[str]]]:
+    """The algorithm lists the Cryptographic configuration panel shows for this key."""
+    lists = [
+        ("Encryption algorithms", specs.encryption_algorithms(key.key_spec, key.key_usage)),
+        ("Signing algorithms", specs.signing_algorithms(key.key_spec, key.key_usage)),
+        ("MAC algorithms", specs.mac_algorithms(key.key_spec, key.key_usage)),
+    ]
+    return [(label, values) for label, values in lists if values]
+
+
+@require_GET
+def key_detail(request, key_id):
+    caller = console_caller(request)
+    try:
+        key = services.key_describe(caller=caller, key_id=str(key_id))
+        aliases, _ = services.alias_list(caller=caller, key_id=str(key.id), limit=100)
+    except KmsError as error:
+        return kms_error_page(request, error, breadcrumbs=[CUSTOMER_MANAGED])
+    section = AWS_MANAGED if key.key_manager == "AWS" else CUSTOMER_MANAGED
+    return render(request, "keys/key_detail.html", {
+        "title": aliases[0].name if aliases else str(key.id),
+        "key": key,
+        "aliases": aliases,
+        "algorithms": _algorithms(key),
+        "section": section,
+        "breadcrumbs": [section, {"label": str(key.id)}],
+    })
+
+
+@require_GET
+def aliases(request):
+    caller = console_caller(request)
+    breadcrumbs = [{"label": "Aliases"}]
+    form = KeyTableForm(request.GET)
+    form.is_valid()
+    page_size = form.cleaned_data.get("page_size") or 50
+    marker = request.GET.get("marker") or None
+    try:
+        rows, next_marker = services.alias_list(caller=caller, limit=page_size, marker=marker)
+    except KmsError as error:
+        return kms_error_page(request, error, breadcrumbs=breadcrumbs)
+    return render(request, "keys/aliases.html", {
+        "title": "Aliases", "breadcrumbs": breadcrumbs, "aliases": rows,
+        "next_marker": next_marker, "first_page": marker is not None, "page_size": page_size,
+        "page_sizes": PAGE_SIZES,
+    })
+
+
+STORE_KINDS = {
+    "": "Custom key stores",
+    "cloudhsm": "AWS CloudHSM key stores",
+    "external": "External key stores",
+}
+
+
+@require_GET
+def custom_key_stores(request, kind: str = ""):
+    title = STORE_KINDS.get(kind, STORE_KINDS[""])
+    breadcrumbs = [{"label": title}]
+    try:
+        stores = listing.custom_key_store_list(caller=console_caller(request))
+    except KmsError as error:
+        return kms_error_page(request, error, breadcrumbs=breadcrumbs)
+    return render(request, "keys/custom_key_stores.html",
+                  {"title": title, "breadcrumbs": breadcrumbs, "stores": stores, "kind": kind})

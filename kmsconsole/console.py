@@ -1,0 +1,100 @@
+"""What every console page shares: the Caller of a signed-in request, the region, error pages.
+
+The signed-in IAM user is the actor of every console action: `console_caller(request)` turns the
+request into the Caller that services take (design.md "one door"), so a console click and an API
+call reach the same policy decision and the same audit event, only `source` and the user agent
+differ. The region is the one chosen in the top bar's region selector, kept in the session.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from grants.principals import SOURCE_CONSOLE, Caller, Principal
+from kmsconsole.errors import AccessDeniedError, KmsError, NotFoundError
+
+REGION_SESSION_KEY = "kms_region"
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def user_agent(request) -> str:
+    return request.headers.get("User-Agent", "")[:1024]
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def current_region(request) -> str:
+    """The region chosen in the region selector, or the default. A value that is no longer in
+    KMS_REGIONS (settings changed since) falls back to the default instead of failing."""
+    region = request.session.get(REGION_SESSION_KEY)
+    return region if region in settings.KMS_REGIONS else settings.KMS_DEFAULT_REGION
+
+
+def set_region(request, region: str) -> bool:
+    """Remember `region` for this session; False (and nothing changes) if it is not offered."""
+    if region not in settings.KMS_REGIONS:
+        return False
+    request.session[REGION_SESSION_KEY] = region
+    return True
+
+
+def safe_next(request, candidate: str | None) -> str:
+    """`candidate` if it is a path on this site, else the console's first page.
+    Threat: an open redirect (a sign-in link that sends the user on to a look-alike site)."""
+    if candidate and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return candidate
+    return reverse("keys:customer_managed_keys")
+
+
+def console_caller(request) -> Caller:
+    """The Caller for a request of the signed-in user (LoginRequiredMiddleware guarantees one)."""
+    return Caller(
+        principal=Principal.for_user(request.user),
+        region=current_region(request),
+        source=SOURCE_CONSOLE,
+        source_ip=client_ip(request),
+        user_agent=user_agent(request),
+        request_id=new_request_id(),
+        secure_transport=request.is_secure(),
+    )
+
+
+def layout(request) -> dict:
+    """Context processor: what the top bar needs (region selector, who is signed in)."""
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    return {
+        "console_regions": settings.KMS_REGIONS,
+        "console_region": current_region(request),
+        "console_user": request.user,
+    }
+
+
+ERROR_TITLES = {403: "Access denied", 404: "Not found", 400: "Request failed"}
+
+
+def kms_error_page(request, error: KmsError, *, breadcrumbs=None):
+    """The page for a service error: AccessDenied says which permission is missing and why
+    (the decision's own explanation), other errors show their AWS message. Never a traceback;
+    an internal error shows only the generic message the service gave it."""
+    if isinstance(error, AccessDeniedError):
+        status = 403
+    elif isinstance(error, NotFoundError):
+        status = 404
+    else:
+        status = error.status if 400 <= error.status < 500 else 500
+    context = {
+        "error": error,
+        "error_title": ERROR_TITLES.get(status, "Something went wrong"),
+        "breadcrumbs": breadcrumbs or [],
+    }
+    return render(request, "console/error.html", context, status=status)
