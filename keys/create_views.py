@@ -75,13 +75,14 @@ def _post(request):
                                 "Start again.")
         return redirect("keys:create_key")
     step = _as_step(request.POST.get("step"), state)
-    action = request.POST.get("action", "next")
+    # Row buttons say which row they act on: "remove_tag:2".
+    action, _, row = request.POST.get("action", "next").partition(":")
     if action == "cancel":
         wizard.discard(request.session, run)
         return redirect("keys:customer_managed_keys")
     errors = _parse_step(request, state, step)
     if action in ROW_ACTIONS:
-        _row_action(state, action, request.POST.get("row", ""))
+        _row_action(state, action, row)
         wizard.save(request.session, run, state)
         return redirect(_step_url(run, step) + ("#tags" if "tag" in action else ""))
     if action == "previous":
@@ -147,8 +148,13 @@ def _finish(request, run: str, state: dict):
         state["reached"] = 2
         wizard.save(request.session, run, state)
         return _render(request, run, state, 2, errors={"alias": error.message})
-    except (MalformedPolicyDocumentError, LimitExceededError, ValidationError) as error:
+    except (MalformedPolicyDocumentError, LimitExceededError) as error:
         return _render(request, run, state, wizard.LAST_STEP, errors={"policy": error.message})
+    except ValidationError as error:
+        # The policy's characters or length; anything else belongs to the whole request.
+        where = "policy" if "'policy'" in error.message else "finish"
+        shown = error.message if where == "policy" else f"{error.code}: {error.message}"
+        return _render(request, run, state, wizard.LAST_STEP, errors={where: shown})
     except KmsError as error:
         return _render(request, run, state, wizard.LAST_STEP,
                        errors={"finish": f"{error.code}: {error.message}"})

@@ -482,3 +482,47 @@ def _require_customer_managed(key: Key) -> None:
     if key.key_manager != MANAGER_CUSTOMER:
         raise UnsupportedOperationError(f"{key.arn} is an AWS managed key.")
 
+
+
+# --- the console's Create key wizard --------------------------------------------------------
+
+def key_create_with_alias(*, caller: Caller, alias_name: str, description: str = "",
+                          key_spec: str = "SYMMETRIC_DEFAULT", key_usage: str | None = None,
+                          origin: str = ORIGIN_AWS_KMS, tags: list[tuple[str, str]] | None = None,
+                          policy: str | None = None) -> tuple[Key, Alias]:
+    """Finish of the Create key wizard: CreateKey (with its policy and tags) then CreateAlias,
+    all or nothing.
+
+    Each half goes through its own door and keeps its own audit event, as CloudTrail shows a
+    console key creation. Threat: a key left behind without the alias the user asked for (or
+    an alias-less key nobody recognises). So both run in one transaction; when either fails,
+    everything rolls back, including the failure event its door recorded, and that failure
+    event is written again afterwards: a refused request stays audited, and no event survives
+    for a change that did not happen.
+    """
+    from audit.models import AuditEvent
+    from audit.recording import Operation, record
+    from kmsconsole.errors import KmsError
+
+    failed = None
+    try:
+        with transaction.atomic():
+            try:
+                key = key_create(caller=caller, description=description, key_spec=key_spec,
+                                 key_usage=key_usage, origin=origin, policy=policy, tags=tags)
+                alias = alias_create(caller=caller, alias_name=alias_name,
+                                     target_key_id=str(key.id))
+            except Exception:
+                failed = (AuditEvent.objects.filter(request_id=caller.request_id)
+                          .exclude(error_code="").order_by("-id").first())
+                raise
+            return key, alias
+    except Exception as error:
+        if failed is not None:
+            op = Operation(caller, failed.event_name, failed.read_only,
+                           failed.request_parameters)
+            op.resources, op.key_id = list(failed.resources or []), failed.key_id
+            shown = error if isinstance(error, KmsError) else KmsError(failed.error_message)
+            with transaction.atomic():
+                record(op, error=shown)
+        raise
