@@ -1,4 +1,5 @@
-"""Console pages for keys: the key tables, a key's detail page, aliases, custom key stores.
+"""Console pages for keys: the key tables, aliases, custom key stores (a key's detail page and
+its tabs are in keys/detail_views.py, the key actions in keys/actions.py).
 
 Every page calls services with the signed-in user's Caller (kmsconsole.console), so what the
 console shows is exactly what that user may see through the API, and every read is audited.
@@ -68,35 +69,6 @@ def customer_managed_keys(request):
 @require_GET
 def aws_managed_keys(request):
     return _key_table_page(request, aws_managed=True)
-
-
-def _algorithms(key) -> list[tuple[str, list[str]]]:
-    """The algorithm lists the Cryptographic configuration panel shows for this key."""
-    lists = [
-        ("Encryption algorithms", specs.encryption_algorithms(key.key_spec, key.key_usage)),
-        ("Signing algorithms", specs.signing_algorithms(key.key_spec, key.key_usage)),
-        ("MAC algorithms", specs.mac_algorithms(key.key_spec, key.key_usage)),
-    ]
-    return [(label, values) for label, values in lists if values]
-
-
-@require_GET
-def key_detail(request, key_id):
-    caller = console_caller(request)
-    try:
-        key = services.key_describe(caller=caller, key_id=str(key_id))
-        aliases, _ = services.alias_list(caller=caller, key_id=str(key.id), limit=100)
-    except KmsError as error:
-        return kms_error_page(request, error, breadcrumbs=[CUSTOMER_MANAGED])
-    section = AWS_MANAGED if key.key_manager == "AWS" else CUSTOMER_MANAGED
-    return render(request, "keys/key_detail.html", {
-        "title": aliases[0].name if aliases else str(key.id),
-        "key": key,
-        "aliases": aliases,
-        "algorithms": _algorithms(key),
-        "section": section,
-        "breadcrumbs": [section, {"label": str(key.id)}],
-    })
 
 
 @require_GET
