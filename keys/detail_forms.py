@@ -25,6 +25,17 @@ class ScheduleDeletionForm(forms.Form):
     confirm = forms.BooleanField(
         required=True,
         error_messages={"required": "Confirm that you want to schedule key deletion."})
+    # The number the ticked sentence named. Without JavaScript the sentence cannot follow the
+    # input, so a tick that confirmed another number than the one entered is asked again.
+    confirmed_days = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        days, confirmed = cleaned.get("pending_window_days"), cleaned.get("confirmed_days")
+        if cleaned.get("confirm") and days is not None and confirmed not in (None, days):
+            self.add_error("confirm", f"You confirmed deletion in {confirmed} days, but the "
+                                      f"waiting period is {days} days. Confirm again.")
+        return cleaned
 
     def days_shown(self) -> int:
         """The number of days the confirmation sentence names: what was typed if it is valid,

@@ -304,3 +304,16 @@ def test_a_malformed_key_id_in_the_selection_is_a_message(signed_in):
     [flash] = flashes(response)
     assert "Enable failed for key <script>" in flash
     assert "<script>" not in response.content.decode()
+
+
+def test_a_tick_that_confirmed_another_waiting_period_is_asked_again(signed_in, key):
+    # The sentence ticked named 30 days (the page showed the default) but 7 were entered:
+    # nothing is scheduled, and the page now names the 7 days.
+    response = signed_in.post(f"/kms/keys/{key.id}/schedule-deletion",
+                           {"pending_window_days": "7", "confirm": "on", "confirmed_days": "30"})
+    assert response.status_code == 400
+    assert b"You confirmed deletion in 30 days, but the waiting period is 7 days." in (
+        response.content)
+    assert b"for deletion in 7 days." in response.content
+    key.refresh_from_db()
+    assert key.key_state == "Enabled"
