@@ -21,7 +21,7 @@ from grants.selectors import principals_of_account
 from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
-from . import actions, operations, services, validation
+from . import actions, operations, policy_default_view, services, validation
 from .crypto import specs
 from .detail_forms import AliasForm, GrantForm, tag_changes, tag_rows
 from .display import key_type
@@ -119,7 +119,53 @@ def key_policy(request, key_id):
         policy = services.key_get_policy(caller=page.caller, key_id=str(page.key.id))
     except KmsError as error:
         return _error(request, error, key_id)
-    return page.render("policy", {"policy": policy, "editing": False})
+    # The default view when the policy is the console's template, unless "Switch to policy
+    # view" asked for the document (?view=policy); otherwise the policy view is the only one.
+    parts = policy_default_view.parts_of(page.key, policy)
+    if parts is not None and request.GET.get("view") != "policy":
+        return page.render("policy", policy_default_view.context(page.key, parts))
+    return page.render("policy", {"policy": policy, "editing": False,
+                                  "default_view_available": parts is not None,
+                                  "not_template": policy_default_view.NOT_TEMPLATE})
+
+
+@require_POST
+def key_policy_default(request, key_id):
+    """A change in the default view (Add / Remove, Key deletion, Other AWS accounts): the
+    policy is regenerated from the new choices and saved through PutKeyPolicy."""
+    page, error_page = _open(request, key_id)
+    if error_page:
+        return error_page
+    policy_url = _tab_url("key_policy", page.key.id)
+    if page.read_only:
+        return redirect(policy_url)
+    try:
+        policy = services.key_get_policy(caller=page.caller, key_id=str(page.key.id))
+    except KmsError as error:
+        return _error(request, error, key_id)
+    parts = policy_default_view.parts_of(page.key, policy)
+    if parts is None:  # changed since the page was shown
+        messages.error(request, policy_default_view.NOT_TEMPLATE)
+        return redirect(f"{policy_url}?view=policy")
+    principals = principals_of_account(page.key.account_id)
+    shown = policy_default_view.context(page.key, parts, principals)
+    shown["values"] = {"account_id": request.POST.get("account_id", "")[:64]}
+    try:
+        changed = policy_default_view.change(parts, request.POST,
+                                             account_id=page.key.account_id,
+                                             known={principal.arn for principal in principals})
+    except policy_default_view.ChangeError as error:
+        return page.render("policy", {**shown, "errors": {error.field: error.message}},
+                           status=400)
+    try:
+        services.key_put_policy(caller=page.caller, key_id=str(page.key.id),
+                                policy=policy_default_view.policy_for(page.key, changed))
+    except AccessDeniedError as error:
+        return _error(request, error, key_id)
+    except KmsError as error:
+        return page.render("policy", {**shown, "service_error": error}, status=400)
+    messages.success(request, "The key policy was saved.")
+    return redirect(policy_url)
 
 
 def _render_editor(page, text: str, *, result=None, service_error=None, status=200):
@@ -402,3 +448,37 @@ def key_grant_revoke(request, key_id):
         return redirect(_tab_url("key_grants", page.key.id))
     messages.success(request, f"The grant {grant_id} was revoked.")
     return redirect(_tab_url("key_grants", page.key.id))
+
+
+# --- Description (the header's Edit) ---------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def key_description_edit(request, key_id):
+    """Edit description: UpdateKeyDescription as the signed-in user; a key pending deletion
+    refuses it (the service's KMSInvalidStateException is shown on the form)."""
+    page, error_page = _open(request, key_id)
+    if error_page:
+        return error_page
+    detail_url = _tab_url("key_detail", page.key.id)
+    if page.read_only:
+        return redirect(detail_url)
+    description = page.key.description
+    service_error = None
+    if request.method == "POST":
+        description = request.POST.get("description", "").replace("\r\n", "\n")
+        try:
+            services.key_update_description(caller=page.caller, key_id=str(page.key.id),
+                                            description=description)
+        except AccessDeniedError as error:
+            return _error(request, error, key_id)
+        except KmsError as error:
+            service_error = error
+        else:
+            messages.success(request, "The description was saved.")
+            return redirect(detail_url)
+    section = CUSTOMER_MANAGED
+    return render(request, "keys/key_description_edit.html", {
+        "title": "Edit description", "key": page.key, "description": description,
+        "service_error": service_error, "detail_url": detail_url,
+        "breadcrumbs": [section, {"label": str(page.key.id)}, {"label": "Edit description"}],
+    }, status=400 if service_error else 200)

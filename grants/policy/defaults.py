@@ -12,11 +12,16 @@ Jackson's style (`"Key" : value`, two-space indent, `[ {` ... `} ]`), so ours ar
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 
 __all__ = [
     "KEY_TYPES",
+    "ConsoleParts",
     "api_default_policy",
     "console_default_policy",
+    "console_key_type",
+    "console_policy_parts",
     "jackson_dumps",
     "key_admin_actions",
     "key_user_actions",
@@ -161,3 +166,108 @@ def console_default_policy(account_id: str, *, admins: list[str], users: list[st
         "Version": "2012-10-17",
         "Statement": statements,
     })
+
+
+def console_key_type(key_spec: str, key_usage: str) -> str | None:
+    """The console key type (KEY_TYPES) of a key's spec and usage; None when the console has
+    no default policy for it (key agreement keys), so its keys only have the policy view."""
+    if key_usage == "GENERATE_VERIFY_MAC":
+        return "HMAC"
+    if key_usage == "SIGN_VERIFY":
+        return "SIGN_VERIFY"
+    if key_usage == "ENCRYPT_DECRYPT":
+        return "SYMMETRIC_ENCRYPT" if key_spec == "SYMMETRIC_DEFAULT" else "ASYMMETRIC_ENCRYPT"
+    return None
+
+
+@dataclass(frozen=True)
+class ConsoleParts:
+    """What the Key policy tab's default view shows of a console default policy: the choices
+    `console_default_policy` was given (kms-spec.md 8.3)."""
+
+    admins: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    other_accounts: tuple[str, ...] = ()
+    # Without administrators the policy cannot say; the console's default (checked) is assumed.
+    allow_admins_to_delete: bool = True
+
+    def policy(self, account_id: str, *, key_type: str, external_origin: bool = False) -> str:
+        """The console default policy for these parts."""
+        return console_default_policy(
+            account_id, admins=list(self.admins), users=list(self.users),
+            other_accounts=list(self.other_accounts), key_type=key_type,
+            allow_admins_to_delete=self.allow_admins_to_delete, external_origin=external_origin)
+
+
+_ACCOUNT_ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")
+
+
+def _principal_list(statement) -> list[str] | None:
+    principal = statement.get("Principal") if isinstance(statement, dict) else None
+    arns = principal.get("AWS") if isinstance(principal, dict) else None
+    if isinstance(arns, str):
+        return [arns]
+    if isinstance(arns, list) and arns and all(isinstance(arn, str) for arn in arns):
+        return arns
+    return None
+
+
+def console_policy_parts(policy_text: str, account_id: str, key_type: str | None,
+                         external_origin: bool = False) -> ConsoleParts | None:
+    """The default view's parts of a key policy, or None when the document is not exactly what
+    `console_default_policy` generates for some administrators, users and other accounts (a
+    hand-edited policy, the API default, a policy of another account): then the console only
+    has the policy view. Pure: it parses and compares, it reads nothing.
+
+    "Exactly" is the parsed JSON document: the same members, values, statement order and action
+    order; only whitespace and the order of an object's members may differ (the editor may
+    re-indent). Administrators and key users must be IAM users or roles of `account_id`, each
+    listed once; other accounts are other accounts' roots, after the users, as the console
+    writes them.
+    """
+    if key_type not in KEY_TYPES:
+        return None
+    try:
+        document = json.loads(policy_text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("Statement"), list):
+        return None
+    by_sid: dict[str, object] = {}
+    for statement in document["Statement"]:
+        sid = statement.get("Sid") if isinstance(statement, dict) else None
+        if not isinstance(sid, str) or sid in by_sid:
+            return None
+        by_sid[sid] = statement
+    admins: list[str] = []
+    allow_delete = True
+    if "Allow access for Key Administrators" in by_sid:
+        statement = by_sid["Allow access for Key Administrators"]
+        admins = _principal_list(statement)
+        if admins is None:
+            return None
+        actions = statement.get("Action")
+        allow_delete = isinstance(actions, list) and "kms:ScheduleKeyDeletion" in actions
+    users: list[str] = []
+    others: list[str] = []
+    if "Allow use of the key" in by_sid:
+        key_users = _principal_list(by_sid["Allow use of the key"])
+        if key_users is None:
+            return None
+        for arn in key_users:
+            root = _ACCOUNT_ROOT.fullmatch(arn)
+            if root and root[1] != account_id:
+                others.append(root[1])
+            else:
+                users.append(arn)
+    own = re.compile(rf"arn:aws:iam::{re.escape(account_id)}:(?:user|role)/\S+")
+    for arns in (admins, users, others):
+        if len(set(arns)) != len(arns):
+            return None
+    if not all(own.fullmatch(arn) for arn in admins + users):
+        return None
+    parts = ConsoleParts(admins=tuple(admins), users=tuple(users), other_accounts=tuple(others),
+                         allow_admins_to_delete=allow_delete)
+    expected = json.loads(parts.policy(account_id, key_type=key_type,
+                                       external_origin=external_origin))
+    return parts if document == expected else None

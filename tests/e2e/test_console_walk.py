@@ -158,11 +158,15 @@ def test_admin_walks_create_policy_tags_and_key_actions(world, open_page, artifa
     expect(page.get_by_role("heading", name="General configuration")).to_be_visible()
     shot(page, artifacts, "key-detail")
     page.get_by_role("link", name="Key policy").click()
+    # A wizard-made policy opens in the default view (administrators, users, accounts).
+    expect(page.get_by_role("heading", name="Key administrators")).to_be_visible()
+    shot(page, artifacts, "key-policy-default-view")
+    page.get_by_role("link", name="Switch to policy view").click()
     document = page.get_by_label("Key policy document")
     expect(document).to_contain_text("Allow use of the key")
 
     # Edit: a valid change (a new statement; the admin's access through IAM stays) is saved.
-    page.get_by_role("link", name="Edit", exact=True).click()
+    page.locator("#key-policy").get_by_role("link", name="Edit", exact=True).click()
     editor = page.get_by_label("Policy document")
     policy = json.loads(editor.input_value())
     policy["Statement"].append({
@@ -179,7 +183,7 @@ def test_admin_walks_create_policy_tags_and_key_actions(world, open_page, artifa
     expect(page.get_by_label("Key policy document")).to_contain_text("AllowAuditorsToDescribe")
 
     # An invalid policy: the error is on the page and nothing is saved.
-    page.get_by_role("link", name="Edit", exact=True).click()
+    page.locator("#key-policy").get_by_role("link", name="Edit", exact=True).click()
     page.get_by_label("Policy document").fill('{"Version": "2012-10-17", "Statement": [')
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("alert").filter(has_text="MalformedPolicyDocument")).to_be_visible()
