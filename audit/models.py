@@ -2,7 +2,11 @@
 
 The record's fields are stored as columns (searchable) and JSON (requestParameters,
 responseElements, userIdentity, resources), and `as_record()` rebuilds the CloudTrail record.
-Events are append-only: only audit.record() creates them and nothing updates or deletes them.
+Events are append-only: only audit.record() creates them, nothing updates them, and only the
+retention task deletes them (oldest first, after exporting them and writing an AuditCheckpoint).
+
+Tamper evidence (audit/chain.py): every event carries a gapless `sequence`, the previous event's
+hash and its own hash over its canonical form; AuditDigest rows sign the chain head at intervals.
 """
 
 import uuid
@@ -39,9 +43,31 @@ class AuditEvent(models.Model):
     key_id = models.CharField(max_length=64, blank=True, db_index=True)
     # Where the request came from: api, console or scheduler (only userAgent shows it in AWS).
     source = models.CharField(max_length=16)
+    # userIdentity.userName (the IAM user, or the role of an assumed-role session), searchable.
+    user_name = models.CharField(max_length=128, blank=True)
+    # Lower-cased words of the record for the free-text filter (trigram-indexed on PostgreSQL).
+    search_text = models.TextField(blank=True)
+
+    # The hash chain: position (1, 2, 3, ... with no gaps), the previous event's hash ("" before
+    # the first) and SHA-256 over prev_hash and this event's canonical form (audit/chain.py).
+    sequence = models.BigIntegerField(unique=True, null=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        # Newest-first keyset pages under each single filter (audit/search.py).
+        indexes = [
+            models.Index(fields=["recipient_account_id", "-id"], name="audit_account_id_desc"),
+            models.Index(fields=["event_name", "-id"], name="audit_event_name_id"),
+            models.Index(fields=["principal_arn", "-id"], name="audit_principal_id"),
+            models.Index(fields=["user_name", "-id"], name="audit_user_name_id"),
+            models.Index(fields=["key_id", "-id"], name="audit_key_id_id"),
+            models.Index(fields=["access_key_id", "-id"], name="audit_access_key_id"),
+            models.Index(fields=["error_code", "-id"], name="audit_error_code_id"),
+            models.Index(fields=["source_ip_address", "-id"], name="audit_source_ip_id"),
+            models.Index(fields=["read_only", "-id"], name="audit_read_only_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_time:%Y-%m-%dT%H:%M:%SZ} {self.event_name} {self.error_code or 'ok'}"
@@ -76,3 +102,70 @@ class AuditEvent(models.Model):
         if self.service_event_details is not None:
             record["serviceEventDetails"] = self.service_event_details
         return record
+
+
+class AuditChainHead(models.Model):
+    """The one row that holds the chain's last sequence and hash. record() locks it
+    (select_for_update) inside the writing transaction, so concurrent writers append one after
+    another and the chain stays linear; the lock is held only from the event's INSERT to commit."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True)
+
+
+class AuditDigest(models.Model):
+    """A signed statement of the chain head at a moment, like a CloudTrail digest file: it covers
+    events first_sequence..last_sequence, names the previous digest, and is signed with the digest
+    key from settings, so rewriting the whole chain after the fact is detectable too."""
+
+    created_at = models.DateTimeField()
+    first_sequence = models.BigIntegerField()
+    last_sequence = models.BigIntegerField(unique=True)
+    last_hash = models.CharField(max_length=64)
+    previous_signature = models.CharField(max_length=128, blank=True)
+    algorithm = models.CharField(max_length=32, default="HMAC-SHA256")
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-last_sequence"]
+
+
+class AuditCheckpoint(models.Model):
+    """Where the chain starts after retention deleted older events: the last deleted event's
+    sequence and hash (the next event's prev_hash), and the export file that holds them."""
+
+    created_at = models.DateTimeField()
+    sequence = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    event_count = models.BigIntegerField()
+    export_file = models.CharField(max_length=1024)
+    export_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-sequence"]
+
+
+class Alert(models.Model):
+    """Suspicious activity found by a rule over the event stream (audit/alerts.py)."""
+
+    rule = models.CharField(max_length=64, db_index=True)
+    raised_at = models.DateTimeField(db_index=True)
+    account_id = models.CharField(max_length=12, db_index=True)
+    principal_arn = models.CharField(max_length=2048, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    message = models.TextField()
+    # Sequences of the events that triggered the rule (they may outlive retention in exports).
+    event_sequences = models.JSONField(default=list)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=2048, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+
+
+class AlertScanState(models.Model):
+    """How far the alert rules have read the event stream (one row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_sequence = models.BigIntegerField(default=0)
