@@ -7,6 +7,7 @@ back (nothing half-done survives) and the failed request is recorded in a transa
 with errorCode and errorMessage, before the error propagates.
 """
 
+import json
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,19 +55,43 @@ class Operation:
             self.key_id = str(key.id)
 
 
+def searchable_text(event: AuditEvent) -> str:
+    """What the event history's free-text filter matches, lower-cased: the names, identities,
+    addresses, errors, resources and request parameters of the record. Lower-cased once here so
+    the search is a plain substring match (LIKE), which PostgreSQL's trigram index answers."""
+    words = [
+        event.event_name, event.event_source, event.principal_arn, event.user_name,
+        event.access_key_id, event.source_ip_address, event.user_agent, event.error_code,
+        event.error_message, event.key_id, event.request_id,
+        " ".join(resource.get("ARN", "") for resource in event.resources or []),
+        json.dumps(event.request_parameters, sort_keys=True) if event.request_parameters else "",
+    ]
+    return " ".join(word for word in words if word).lower()
+
+
+def user_name_of(user_identity: dict) -> str:
+    """The user name the event history shows: the IAM user, or an assumed role's name."""
+    if "userName" in user_identity:
+        return user_identity["userName"]
+    issuer = user_identity.get("sessionContext", {}).get("sessionIssuer", {})
+    return issuer.get("userName", "")
+
+
 def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
     """Write the event for `op` (in the caller's transaction). The only writer of AuditEvent."""
     caller = op.caller
     principal = caller.principal
     scheduled = caller.source == SOURCE_SCHEDULER
-    return AuditEvent.objects.create(
+    user_identity = principal.user_identity()
+    event = AuditEvent(
         event_time=timezone.now(),
         event_name=op.event_name,
         event_source=op.event_source,
         event_type=op.event_type or ("AwsServiceEvent" if scheduled else "AwsApiCall"),
         aws_region=caller.region,
         recipient_account_id=principal.account_id,
-        user_identity=principal.user_identity(),
+        user_identity=user_identity,
+        user_name=user_name_of(user_identity),
         principal_arn="" if scheduled else principal.arn,
         access_key_id=principal.access_key_id or "",
         source_ip_address=caller.source_ip,
@@ -84,6 +109,9 @@ def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
         key_id=op.key_id,
         source=caller.source,
     )
+    event.search_text = searchable_text(event)
+    event.save(force_insert=True)
+    return event
 
 
 @contextmanager
