@@ -14,7 +14,7 @@ For several keys, one summary flash lists what worked and what failed.
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
@@ -111,8 +111,24 @@ def _confirm_context(action: str, key_ids: list[str], form_action: str, cancel_u
 
 def _render_schedule(request, key_ids, form, form_action, cancel_url, status=200):
     context = _confirm_context("schedule_deletion", key_ids, form_action, cancel_url)
-    context.update({"form": form, "days": form.days_shown(), "action": "schedule_deletion"})
+    context.update({"form": form, "days": form.days_shown(), "action": "schedule_deletion",
+                    "key_count": len(key_ids)})
     return render(request, "keys/actions/schedule_deletion.html", context, status=status)
+
+
+@require_GET
+def deletion_confirmation(request):
+    """The Schedule key deletion dialog's confirmation sentence for the waiting period typed so
+    far (htmx, as the number changes), unticked: a tick confirms the number it names. It only
+    renders text; the deletion itself is authorized when the form is submitted."""
+    try:
+        key_count = min(max(1, int(request.GET.get("key_count", "1"))), MAX_SELECTED)
+    except ValueError:
+        key_count = 1
+    days = ScheduleDeletionForm(request.GET).days_shown()
+    # An unbound form: while typing, no "confirm" error is due yet.
+    return render(request, "keys/actions/schedule_deletion.html#deletion-confirmation",
+                  {"form": ScheduleDeletionForm(), "days": days, "key_count": key_count})
 
 
 def _render_disable(request, key_ids, form_action, cancel_url):

@@ -127,3 +127,18 @@ class Tag(models.Model):
             models.UniqueConstraint(fields=["key", "tag_key"], name="tag_key_unique_per_key")
         ]
         ordering = ["tag_key"]
+
+
+class KeyTablePreferences(models.Model):
+    """One principal's Preferences for one key table (kms-spec.md 8.1: "persisted per user and
+    re-applied"): page size, line wrapping and the visible columns, by column slug."""
+
+    owner_arn = models.CharField(max_length=2048)
+    table = models.CharField(max_length=32)
+    page_size = models.PositiveSmallIntegerField()
+    wrap_lines = models.BooleanField(default=False)
+    visible_columns = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner_arn", "table"],
+                                               name="key_table_preferences_unique")]

@@ -152,7 +152,8 @@ SYMMETRIC_KEYS = Q(key_spec="SYMMETRIC_DEFAULT") | Q(key_spec__startswith="HMAC_
 class KeyFilter:
     """What a key table is filtered by; empty strings filter nothing. Matching is
     case-insensitive and by substring for alias and key id, exact for the others; `tag` is
-    "key=value" (that tag with that value) or "key" (any value)."""
+    "key=value" (that tag with that value) or "key" (any value). The filters set combine with
+    "and" unless `match_any` ("or")."""
 
     alias: str = ""
     key_id: str = ""
@@ -160,6 +161,12 @@ class KeyFilter:
     key_spec: str = ""
     status: str = ""
     tag: str = ""
+    match_any: bool = False
+
+    @property
+    def is_set(self) -> bool:
+        return any((self.alias, self.key_id, self.key_type, self.key_spec, self.status,
+                    self.tag))
 
 
 @dataclass
@@ -194,27 +201,41 @@ class KeyPage:
         return min(self.number * self.page_size, self.count)
 
 
-def _filtered_keys(queryset, f: KeyFilter):
+def _filter_conditions(f: KeyFilter) -> list[Q]:
+    """One condition per filter the user set."""
+    conditions = []
     if f.alias:
-        queryset = queryset.filter(Exists(Alias.objects.filter(
-            target_key=OuterRef("pk"), name__icontains=f.alias)))
+        conditions.append(Q(Exists(Alias.objects.filter(
+            target_key=OuterRef("pk"), name__icontains=f.alias))))
     if f.key_id:
-        queryset = queryset.filter(id__icontains=f.key_id.strip())
+        conditions.append(Q(id__icontains=f.key_id.strip()))
     if f.key_type == "SYMMETRIC":
-        queryset = queryset.filter(SYMMETRIC_KEYS)
+        conditions.append(SYMMETRIC_KEYS)
     elif f.key_type == "ASYMMETRIC":
-        queryset = queryset.exclude(SYMMETRIC_KEYS)
+        conditions.append(~SYMMETRIC_KEYS)
     if f.key_spec:
-        queryset = queryset.filter(key_spec=f.key_spec)
+        conditions.append(Q(key_spec=f.key_spec))
     if f.status:
-        queryset = queryset.filter(key_state=f.status)
+        conditions.append(Q(key_state=f.status))
     if f.tag:
         tag_key, has_value, tag_value = f.tag.partition("=")
         tags = Tag.objects.filter(key=OuterRef("pk"), tag_key=tag_key.strip())
         if has_value:
             tags = tags.filter(tag_value=tag_value.strip())
-        queryset = queryset.filter(Exists(tags))
-    return queryset
+        conditions.append(Q(Exists(tags)))
+    return conditions
+
+
+def _filtered_keys(queryset, f: KeyFilter):
+    """The keys matching all the filters set ("and"), or any of them ("or"), as the AWS
+    console's property filter combines its tokens."""
+    conditions = _filter_conditions(f)
+    if not conditions:
+        return queryset
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = (combined | condition) if f.match_any else (combined & condition)
+    return queryset.filter(combined)
 
 
 def _sorted_keys(queryset, sort: str, descending: bool):

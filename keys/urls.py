@@ -8,9 +8,12 @@ app_name = "keys"
 urlpatterns = [
     path("keys", views.customer_managed_keys, name="customer_managed_keys"),
     path("keys/create", create_views.create_key, name="create_key"),
+    path("keys/preferences", views.key_table_preferences, name="key_table_preferences"),
     path("keys/<uuid:key_id>", detail_views.key_policy, name="key_detail"),
     # Key actions (kms-spec.md 8.4) and the detail tabs (8.3): keys/actions.py, detail_views.py
     path("keys/actions", actions.key_actions, name="key_actions"),
+    path("keys/deletion-confirmation", actions.deletion_confirmation,
+         name="deletion_confirmation"),
     path("keys/<uuid:key_id>/enable", actions.key_enable, name="key_enable"),
     path("keys/<uuid:key_id>/disable", actions.key_disable, name="key_disable"),
     path("keys/<uuid:key_id>/schedule-deletion", actions.key_schedule_deletion,

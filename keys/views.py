@@ -7,25 +7,20 @@ A refusal is a 403 page that explains the decision; no service error becomes a 5
 Tables answer an htmx request with their table fragment only ("page.html#key-table").
 """
 
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import console_caller, kms_error_page, safe_next
 from kmsconsole.errors import KmsError
 
-from . import listing, services
+from . import listing, preferences, services
 from .crypto import specs
-from .forms import KeyTableForm, key_table_params
+from .forms import KeyTableForm, KeyTablePreferencesForm, key_table_params
 from .selectors import PAGE_SIZES
 
 CUSTOMER_MANAGED = {"label": "Customer managed keys", "url": "keys:customer_managed_keys"}
 AWS_MANAGED = {"label": "AWS managed keys", "url": "keys:aws_managed_keys"}
-SORTABLE = {"Aliases": "alias", "Key ID": "key_id", "Status": "status", "Key type": "key_type",
-            "Key spec": "key_spec", "Key usage": "key_usage", "Creation date": "created",
-            "Origin": "origin"}
-CUSTOMER_COLUMNS = ["Aliases", "Key ID", "Status", "Key type", "Key spec", "Key usage",
-                    "Creation date", "Origin"]
-AWS_MANAGED_COLUMNS = ["Aliases", "Key ID", "Status"]
 
 
 def _table_template(request, template: str) -> str:
@@ -37,14 +32,17 @@ def _table_template(request, template: str) -> str:
 
 def _key_table_page(request, *, aws_managed: bool):
     section = AWS_MANAGED if aws_managed else CUSTOMER_MANAGED
+    table = preferences.AWS_MANAGED if aws_managed else preferences.CUSTOMER_MANAGED
     breadcrumbs = [section]
+    caller = console_caller(request)
+    chosen = preferences.table_preferences_get(principal=caller.principal, table=table)
     params = key_table_params(request.GET, aws_managed=aws_managed)
+    # A page_size in the URL (a shared link) wins over the stored preference.
+    params["page_size"] = params["page_size"] or chosen.page_size
     try:
-        page = listing.key_table(caller=console_caller(request), aws_managed=aws_managed,
-                                 **params)
+        page = listing.key_table(caller=caller, aws_managed=aws_managed, **params)
     except KmsError as error:
         return kms_error_page(request, error, breadcrumbs=breadcrumbs)
-    columns = AWS_MANAGED_COLUMNS if aws_managed else CUSTOMER_COLUMNS
     context = {
         "title": section["label"],
         "section": section,
@@ -54,7 +52,10 @@ def _key_table_page(request, *, aws_managed: bool):
         "filter": params["key_filter"],
         "form": KeyTableForm(request.GET),
         "page_sizes": PAGE_SIZES,
-        "columns": [{"label": label, "sort": SORTABLE.get(label)} for label in columns],
+        "table": table,
+        "preferences": chosen,
+        "columns": chosen.columns(table),
+        "all_columns": preferences.TABLE_COLUMNS[table],
         "key_types": [("SYMMETRIC", "Symmetric"), ("ASYMMETRIC", "Asymmetric")],
         "key_specs": specs.KEY_SPECS,
     }
@@ -69,6 +70,20 @@ def customer_managed_keys(request):
 @require_GET
 def aws_managed_keys(request):
     return _key_table_page(request, aws_managed=True)
+
+
+@require_POST
+def key_table_preferences(request):
+    """Confirm in the Preferences dialog: store them and go back to the table."""
+    form = KeyTablePreferencesForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The preferences were not saved: choose a page size.")
+        return redirect(safe_next(request, request.POST.get("next")))
+    preferences.table_preferences_set(
+        principal=console_caller(request).principal, table=form.cleaned_data["table"],
+        page_size=form.cleaned_data["page_size"], wrap_lines=form.cleaned_data["wrap_lines"],
+        visible_columns=form.cleaned_data["columns"])
+    return redirect(safe_next(request, form.cleaned_data["next"]))
 
 
 @require_GET

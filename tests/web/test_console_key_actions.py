@@ -199,6 +199,39 @@ def test_the_confirmation_names_the_days_entered(signed_in, key):
     assert "Confirm you want to schedule this key for deletion in 12 days." in names(html, "label")
 
 
+def test_the_waiting_period_input_refreshes_the_sentence_through_htmx(signed_in, key):
+    html = signed_in.get(f"/kms/keys/{key.id}/schedule-deletion").content.decode()
+    [days_input] = elements(html, "input", name="pending_window_days")
+    assert days_input["attrs"]["hx-get"] == "/kms/keys/deletion-confirmation?key_count=1"
+    assert days_input["attrs"]["hx-target"] == "#deletion-confirmation"
+    response = signed_in.get("/kms/keys/deletion-confirmation?key_count=1&pending_window_days=9",
+                             headers={"HX-Request": "true"})
+    fragment = response.content.decode()
+    assert response.status_code == 200
+    assert names(fragment, "label") == [
+        "Confirm you want to schedule this key for deletion in 9 days."]
+    assert elements(fragment, "input", name="confirmed_days")[0]["attrs"]["value"] == "9"
+    [box] = elements(fragment, "input", name="confirm")
+    assert "checked" not in box["attrs"]  # a tick confirms the number the sentence names
+    assert not names(fragment, "p", **{"class": "form-field__error"})
+    assert "<html" not in fragment
+
+
+def test_the_sentence_fragment_handles_several_keys_and_bad_numbers(signed_in, key):
+    fragment = signed_in.get("/kms/keys/deletion-confirmation?key_count=3"
+                             "&pending_window_days=99").content.decode()
+    # An out-of-range number shows the default; the form's own error appears on submit.
+    assert names(fragment, "label") == [
+        "Confirm you want to schedule these keys for deletion in 30 days."]
+    junk = signed_in.get("/kms/keys/deletion-confirmation?key_count=x&pending_window_days=y")
+    assert junk.status_code == 200
+
+
+def test_the_sentence_fragment_needs_a_signed_in_user(client, key):
+    response = client.get("/kms/keys/deletion-confirmation?pending_window_days=9")
+    assert response.status_code == 302 and response["Location"].startswith("/signin")
+
+
 # --- Cancel key deletion ------------------------------------------------------------------------
 
 def test_cancel_deletion_leaves_the_key_disabled_and_says_so(signed_in, key):
@@ -223,7 +256,7 @@ def test_the_table_has_row_checkboxes_and_a_key_actions_menu(signed_in, three):
     html = signed_in.get("/kms/keys").content.decode()
     boxes = elements(html, "input", type="checkbox", form="key-actions")
     assert {b["attrs"]["value"] for b in boxes} == {str(k.id) for k in three}
-    assert names(html, "summary") == ["Key actions"]
+    assert names(html, "summary") == ["Key actions", "Preferences"]
     form = elements(html, "form", id="key-actions")[0]
     assert form["attrs"]["method"] == "post"
     assert {"Enable", "Disable", "Schedule key deletion", "Cancel key deletion"} <= set(
