@@ -103,6 +103,14 @@ class User(AbstractBaseUser):
     # authorization cache of parsed identity policies is keyed by it.
     policy_version = models.PositiveIntegerField(default=0)
 
+    # Console sign-in: the last success ("Console last sign-in" in the IAM console), the wrong
+    # passwords in a row, and until when sign-in is locked after too many of them
+    # (settings.SIGNIN_LOCKOUT_*); grants.signin keeps them.
+    last_signin_at = models.DateTimeField(null=True, blank=True)
+    failed_signin_count = models.PositiveIntegerField(default=0)
+    signin_locked_until = models.DateTimeField(null=True, blank=True)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+
     objects = UserManager()
 
     class Meta:
@@ -165,6 +173,63 @@ def _wrap_secret(secret: str, aad: bytes) -> bytes:
 
 def _unwrap_secret(wrapped, aad: bytes) -> str:
     return root_key().unwrap(bytes(wrapped), aad=aad).decode()
+
+
+class MFADevice(models.Model):
+    """A user's virtual MFA device (TOTP, RFC 6238). The shared secret is stored wrapped under
+    the root key like access key secrets; `last_used_step` refuses a code used once already
+    (a TOTP code stays valid for its 30-second step, and a replayed one must not sign in)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="mfa_device")
+    serial_number = models.CharField(max_length=2048, unique=True)  # arn:aws:iam::<acct>:mfa/<n>
+    secret_wrapped = models.BinaryField()
+    # False until the user proved the device with two consecutive codes (IAM's
+    # EnableMFADevice); an unconfirmed device does not guard sign-in.
+    enabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.serial_number
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_wrapped = _wrap_secret(secret, self._aad())
+
+    def secret(self) -> str:
+        return _unwrap_secret(self.secret_wrapped, self._aad())
+
+    def _aad(self) -> bytes:
+        return f"mfa-device:{self.serial_number}".encode()
+
+
+class PasswordPolicy(models.Model):
+    """The account's password policy (IAM UpdateAccountPasswordPolicy). Without a row, IAM's
+    default applies: at least 8 characters with three of the four character types, not the
+    user name or email (grants.services.validate_console_password)."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="password_policy")
+    minimum_password_length = models.PositiveSmallIntegerField(default=8)
+    require_symbols = models.BooleanField(default=False)
+    require_numbers = models.BooleanField(default=False)
+    require_uppercase_characters = models.BooleanField(default=False)
+    require_lowercase_characters = models.BooleanField(default=False)
+    allow_users_to_change_password = models.BooleanField(default=False)
+    max_password_age = models.PositiveSmallIntegerField(null=True, blank=True)  # days, 1-1095
+    password_reuse_prevention = models.PositiveSmallIntegerField(null=True, blank=True)  # 1-24
+    hard_expiry = models.BooleanField(default=False)
+
+
+class PasswordHistory(models.Model):
+    """Hashes of a user's earlier console passwords, for password_reuse_prevention."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)  # Django's password hash, never the password
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
 
 # --- roles ----------------------------------------------------------------------------------
