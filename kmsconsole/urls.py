@@ -13,4 +13,5 @@ urlpatterns = [
     path("signout", grants_views.signout, name="signout"),
     path("console/region", views.region_select, name="region_select"),
     path("kms/", include("keys.urls")),
+    path("iam/", include("grants.urls")),
 ]
