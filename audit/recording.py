@@ -5,6 +5,9 @@ event is written in the same transaction as the change it describes, so a change
 committed without its event, nor an event without its change. On failure the transaction rolls
 back (nothing half-done survives) and the failed request is recorded in a transaction of its own,
 with errorCode and errorMessage, before the error propagates.
+
+Each event is appended to the audit hash chain as it is written (audit/chain.py): record() is
+the chain's only writer, so there is no way to store an event outside it.
 """
 
 import json
@@ -18,6 +21,7 @@ from django.utils import timezone
 from grants.principals import SOURCE_SCHEDULER, Caller
 from kmsconsole.errors import KmsError
 
+from .chain import chain_append
 from .models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -78,7 +82,8 @@ def user_name_of(user_identity: dict) -> str:
 
 
 def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
-    """Write the event for `op` (in the caller's transaction). The only writer of AuditEvent."""
+    """Write the event for `op` (in the caller's transaction), appended to the hash chain. The
+    only writer of AuditEvent."""
     caller = op.caller
     principal = caller.principal
     scheduled = caller.source == SOURCE_SCHEDULER
@@ -110,7 +115,8 @@ def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
         source=caller.source,
     )
     event.search_text = searchable_text(event)
-    event.save(force_insert=True)
+    # Sequence, prev_hash and hash, then the INSERT, under the chain head's lock (audit/chain.py).
+    chain_append(event)
     return event
 
 

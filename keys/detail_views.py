@@ -16,6 +16,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit import history
+from audit.forms import EventFilterForm
+from audit.views import filter_context, filter_status
 from grants import kms_grants
 from grants.selectors import principals_of_account
 from kmsconsole.console import console_caller, kms_error_page
@@ -36,6 +39,7 @@ TABS = [
     ("aliases", "Aliases", "keys:key_aliases"),
     ("public-key", "Public key", "keys:key_public_key"),
     ("grants", "Grants", "keys:key_grants"),
+    ("audit", "Audit", "keys:key_audit"),
 ]
 INERT_WARNING = ("has no effect: a key policy statement needs both an Action (or NotAction) "
                  "and a Resource (or NotResource).")
@@ -448,6 +452,45 @@ def key_grant_revoke(request, key_id):
         return redirect(_tab_url("key_grants", page.key.id))
     messages.success(request, f"The grant {grant_id} was revoked.")
     return redirect(_tab_url("key_grants", page.key.id))
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+@require_GET
+def key_audit(request, key_id):
+    """The key's events (the event history's search, scoped to this key) and its requests per
+    day by operation for the last 30 days: one LookupEvents lookup, so reading them needs
+    cloudtrail:LookupEvents besides the kms:DescribeKey every tab needs. An htmx request of
+    the filter or of a page gets the events table only."""
+    page, error_page = _open(request, key_id)
+    if error_page:
+        return error_page
+    form = EventFilterForm(request.GET, with_key=False)
+    context = {**filter_context(request, form), "page": None, "usage": None,
+               "filter_action": _tab_url("key_audit", page.key.id)}
+    # The download is the event history's, with this key as its key filter.
+    download_query = request.GET.copy()
+    download_query.pop("next", None)
+    download_query["key"] = str(page.key.id)
+    context["download_query"] = download_query.urlencode()
+    failed = not form.is_valid()
+    if not failed:
+        try:
+            activity = history.key_events_search(
+                caller=page.caller, key_id=str(page.key.id), event_filter=form.event_filter(),
+                after=form.cleaned_data["next"] or None)
+        except AccessDeniedError as error:
+            return _error(request, error, key_id)
+        except KmsError as error:
+            context["service_error"] = error
+            failed = True
+        else:
+            context.update(page=activity.page, usage=activity.usage,
+                           chart=activity.usage.chart())
+    status = filter_status(request, failed=failed)
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "keys/tabs/audit.html#event-table", context, status=status)
+    return page.render("audit", context, status=status)
 
 
 # --- Description (the header's Edit) ---------------------------------------------------------

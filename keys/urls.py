@@ -44,6 +44,7 @@ urlpatterns = [
          name="key_grant_create"),
     path("keys/<uuid:key_id>/grants/revoke", detail_views.key_grant_revoke,
          name="key_grant_revoke"),
+    path("keys/<uuid:key_id>/audit", detail_views.key_audit, name="key_audit"),
     path("defaultKeys", views.aws_managed_keys, name="aws_managed_keys"),
     path("aliases", views.aliases, name="aliases"),
     path("custom-key-stores", views.custom_key_stores, name="custom_key_stores"),
