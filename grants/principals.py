@@ -32,6 +32,9 @@ class Principal:
     # The policy_version of the user (or of the session's role) when this request was
     # authenticated; None when unknown, and identity policies are then read afresh.
     policy_version: int | None = None
+    # A console session signed in with an MFA code (kmsconsole.console.console_caller): what a
+    # role session's sessionContext reports as mfaAuthenticated.
+    mfa_authenticated: bool = False
 
     @classmethod
     def for_user(cls, user, *, access_key_id: str | None = None) -> "Principal":
@@ -113,7 +116,7 @@ class Principal:
             },
             "attributes": {
                 "creationDate": self.session_issued_at,
-                "mfaAuthenticated": "false",
+                "mfaAuthenticated": "true" if self.mfa_authenticated else "false",
             },
         }
 

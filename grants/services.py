@@ -17,6 +17,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from audit.recording import operation
 from grants.authorization import authorize
@@ -32,6 +33,7 @@ from kmsconsole.errors import (
     ValidationError,
 )
 
+from .account_settings import password_problems, password_remember
 from .builtin_policies import BUILTIN_POLICIES, builtin_policy_arn, builtin_policy_name
 from .models import (
     ACCESS_KEY_ID_VALIDATOR,
@@ -82,6 +84,7 @@ def user_create(*, caller: Caller, name: str, password: str | None = None) -> Us
                     arn=f"arn:aws:iam::{caller.account_id}:user/{name}")
         _full_clean(user, exclude=["password"])
         user.set_password(password) if password else user.set_unusable_password()
+        user.password_changed_at = timezone.now() if password else None
         user.save()
         op.response_elements = {"user": {"userName": name, "arn": user.arn,
                                          "userId": user.unique_id}}
@@ -166,16 +169,26 @@ def user_set_password(*, caller: Caller, user: User, password: str) -> User:
         authorize(caller, f"iam:{event_name}", resource_arn=user.arn,
                   resource_account_id=user.account_id)
         validate_console_password(password, user=user)
+        password_remember(user)  # the old hash, for the policy's reuse prevention
         user.set_password(password)
-        user.save(update_fields=["password"])
+        user.password_changed_at = timezone.now()
+        user.save(update_fields=["password", "password_changed_at"])
         return user
 
 
-def validate_console_password(password: str, *, user: User | None = None) -> None:
+def validate_console_password(password: str, *, user: User | None = None,
+                              account_id: str | None = None) -> None:
+    """Refuse a console password that breaks the account's password policy (IAM's default
+    when it has none; grants.account_settings) or the configured Django validators. The
+    account is the user's, or `account_id` for a user about to be created; without either
+    (a seed file read before its accounts exist) only Django's validators apply."""
+    problems = password_problems(password, user=user, account_id=account_id)
     try:
         validate_password(password, user=user)
     except DjangoValidationError as error:
-        raise ValidationError(" ".join(error.messages)) from None
+        problems += error.messages
+    if problems:
+        raise ValidationError(" ".join(problems))
 
 
 # --- roles ----------------------------------------------------------------------------------

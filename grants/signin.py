@@ -1,4 +1,5 @@
-"""Console sign-in: check the password, record a ConsoleLogin event, success or failure.
+"""Console sign-in: the password step, the MFA code step, the lockout, and their ConsoleLogin
+events.
 
 AWS records every console sign-in in CloudTrail as `ConsoleLogin` from `signin.amazonaws.com`
 (eventType AwsConsoleSignIn), with responseElements {"ConsoleLogin": "Success" | "Failure"} and,
@@ -6,16 +7,54 @@ for a failure, errorMessage "Failed authentication". The password is never recor
 user name matches no user, the record hides it as AWS does ("HIDDEN_DUE_TO_SECURITY_REASONS"):
 people type their password into the wrong field, and a user name field must not leak it.
 
-The view starts the session (django.contrib.auth.login); this module never reads the request.
+MFA. For a user with an enabled MFA device the right password is only the first step: it starts
+no session and writes no event; the view keeps the pending sign-in (briefly) and asks for a code,
+and the code step ends in the one ConsoleLogin event of the sign-in, with additionalEventData
+MFAUsed "Yes" (as AWS records it). A right password does not reset the failure count either.
+Threat: someone who knows the password guessing codes without limit by re-entering it between
+guesses.
+
+Lockout. After settings.SIGNIN_LOCKOUT_ATTEMPTS wrong passwords or wrong MFA codes in a row for
+one user, that user's sign-in is refused for settings.SIGNIN_LOCKOUT_SECONDS, even with the right
+password; a success resets the count, and so does the lock itself (when it ends the user has a
+full set of attempts again, and attempts during the lock neither count nor extend it, so nobody
+can keep a user locked out for longer than by failing again afterwards). The count lives on the
+User row, which every attempt locks (select_for_update) before it checks anything: parallel
+guesses are taken one after another and cannot exceed the limit between a read and a write.
+
+How the lockout reads in the trail. Each attempt is still exactly one ConsoleLogin event, so a
+reader who counts or filters ConsoleLogin failures (the usual CloudTrail alarm on repeated
+sign-in failures) sees every attempt and needs no new event name that AWS never emits. The
+attempt that triggers the lock and every attempt refused while it lasts keep errorCode "Failed
+authentication" (still matched by such filters), and say why in errorMessage ("... locked until
+<time> after 10 failed attempts in a row" for the one that locked it, "... is locked until
+<time>" for the refused ones) and in additionalEventData {"LockedUntil": "<time>"}: the lock is
+found by searching for LockedUntil, and its trigger by its message.
+
+Whether the page reveals the lock: AWS's sign-in page says nothing specific. This console does
+say "too many failed attempts, try again later", because here the person locked out is most
+often the administrator of a self-hosted service who otherwise cannot tell a lock from a wrong
+password and would keep trying (and keep the lock going). The cost is that the message tells an
+attacker that the user name exists, after ten audited failures; the audit trail and the lock
+itself bound that.
+
+Services here never read the request; the view starts the session (django.contrib.auth.login).
 """
 
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
 
 from audit.recording import operation
 from kmsconsole.errors import KmsError
 
-from .models import User
-from .principals import SOURCE_CONSOLE, Caller, Principal
+from .mfa import device_code_accepted, user_has_mfa
+from .models import MFADevice, User
+from .principals import CLOUDTRAIL_TIME_FORMAT, SOURCE_CONSOLE, Caller, Principal
 from .selectors import signin_candidate
 
 SIGNIN_EVENT_SOURCE = "signin.amazonaws.com"
@@ -24,43 +63,180 @@ FAILED_AUTHENTICATION = "Failed authentication"
 
 
 class SignInFailedError(KmsError):
-    """A refused sign-in; the message never says which of the three fields was wrong."""
+    """A refused sign-in; the message never says which of the three fields was wrong.
+
+    `locked_until` is set when the user's sign-in is locked (by this attempt or before)."""
 
     code = FAILED_AUTHENTICATION
     status = 401
 
-    def __init__(self):
-        super().__init__(FAILED_AUTHENTICATION)
+    def __init__(self, message: str = FAILED_AUTHENTICATION, *,
+                 locked_until: datetime.datetime | None = None):
+        super().__init__(message)
+        self.locked_until = locked_until
 
 
-def console_sign_in(*, account: str, user_name: str, password: str, region: str,
-                    source_ip: str, user_agent: str, request_id: str,
-                    secure_transport: bool, login_to: str) -> User:
-    """The user the three fields name if the password is right, else SignInFailedError.
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What the view knows of the request an attempt came in (services never read it)."""
 
-    Either way one ConsoleLogin event is written (in the account the attempt named, when it
-    names one). `login_to` is the console URL the user wanted (CloudTrail's LoginTo)."""
+    region: str
+    source_ip: str
+    user_agent: str
+    request_id: str
+    secure_transport: bool
+    login_to: str  # the console URL the user wanted (CloudTrail's LoginTo)
+
+    def caller(self, principal: Principal) -> Caller:
+        return Caller(principal=principal, region=self.region, source=SOURCE_CONSOLE,
+                      source_ip=self.source_ip, user_agent=self.user_agent,
+                      request_id=self.request_id, secure_transport=self.secure_transport)
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A right password: the user, and whether an MFA code must follow before a session."""
+
+    user: User
+    mfa_required: bool = False
+
+
+def console_sign_in(*, account: str, user_name: str, password: str,
+                    attempt: SignInAttempt) -> SignInResult:
+    """The password step. The user the three fields name if the password is right (and the
+    user's sign-in is not locked), else SignInFailedError.
+
+    Unless an MFA code must follow, one ConsoleLogin event is written (in the account the
+    attempt named, when it names one), in the transaction that updates the failure count."""
     account, user_name = account.strip(), user_name.strip()
-    user = authenticate(None, account=account, username=user_name, password=password)
-    principal = Principal.for_user(user) if user else _failed_principal(account, user_name)
-    caller = Caller(principal=principal, region=region, source=SOURCE_CONSOLE,
-                    source_ip=source_ip, user_agent=user_agent, request_id=request_id,
-                    secure_transport=secure_transport)
-    with operation(caller, "ConsoleLogin", read_only=False,
-                   event_source=SIGNIN_EVENT_SOURCE) as op:
-        op.event_type = "AwsConsoleSignIn"
-        op.additional_event_data = {"LoginTo": login_to, "MobileVersion": "No",
-                                    "MFAUsed": "No"}
-        op.error_response_elements = {"ConsoleLogin": "Failure"}
-        if user is None:
-            raise SignInFailedError()
-        op.response_elements = {"ConsoleLogin": "Success"}
-        return user
+    with transaction.atomic():
+        account_id, candidate = signin_candidate(account=account, user_name=user_name)
+        row = _locked_row(candidate.pk if candidate else None)
+        user, failure = None, None
+        if row is not None and _lock_in_force(row):
+            # Refused without looking at the password: while locked, it decides nothing.
+            failure = _still_locked(row)
+        else:
+            user = authenticate(None, account=account, username=user_name, password=password)
+            if user is not None and user_has_mfa(user):
+                return SignInResult(user=user, mfa_required=True)
+            failure = None if user is not None else _count_failure(row)
+        if user is not None:
+            _count_success(user)
+            principal = Principal.for_user(user)
+        else:
+            principal = _failed_principal(account_id, candidate)
+        _record_attempt(attempt, principal, mfa_used=False, failure=failure)
+    if failure is not None:
+        raise failure
+    return SignInResult(user=user)
 
 
-def _failed_principal(account: str, user_name: str) -> Principal:
+def console_sign_in_mfa(*, user_id: int, code: str, attempt: SignInAttempt) -> User:
+    """The MFA code step of a sign-in whose password step named user `user_id`: the user when
+    `code` is a fresh code of the user's enabled MFA device, else SignInFailedError (a wrong
+    code counts towards the lockout like a wrong password). One ConsoleLogin event either
+    way, with MFAUsed "Yes"."""
+    with transaction.atomic():
+        row = _locked_row(user_id)
+        if row is None or not row.is_active:
+            # Deleted or deactivated between the two steps.
+            failure = SignInFailedError()
+            principal = _failed_principal("", None)
+        else:
+            principal = Principal.for_user(row)
+            failure = _check_code(row, code)
+            if failure is None:
+                _count_success(row)
+        _record_attempt(attempt, principal, mfa_used=True, failure=failure)
+    if failure is not None:
+        raise failure
+    return row
+
+
+def _check_code(row: User, code: str) -> SignInFailedError | None:
+    if _lock_in_force(row):
+        return _still_locked(row)
+    device = MFADevice.objects.select_for_update().filter(user=row, enabled=True).first()
+    if device is None:
+        # The device was removed between the two steps: start over (nothing to count).
+        return SignInFailedError()
+    if device_code_accepted(device, code):
+        return None
+    return _count_failure(row)
+
+
+def _record_attempt(attempt: SignInAttempt, principal: Principal, *, mfa_used: bool,
+                    failure: SignInFailedError | None) -> None:
+    """Write the attempt's ConsoleLogin event, inside the caller's transaction.
+
+    The failure is raised inside operation() so that it is recorded as a failed request, and
+    swallowed here: the caller raises it only after its transaction, which also holds the
+    failure count, has committed (raising it through that transaction would roll both back)."""
+    try:
+        with operation(attempt.caller(principal), "ConsoleLogin", read_only=False,
+                       event_source=SIGNIN_EVENT_SOURCE) as op:
+            op.event_type = "AwsConsoleSignIn"
+            op.additional_event_data = {"LoginTo": attempt.login_to, "MobileVersion": "No",
+                                        "MFAUsed": "Yes" if mfa_used else "No"}
+            op.error_response_elements = {"ConsoleLogin": "Failure"}
+            if failure is not None:
+                if failure.locked_until is not None:
+                    op.additional_event_data["LockedUntil"] = _cloudtrail_time(
+                        failure.locked_until)
+                raise failure
+            op.response_elements = {"ConsoleLogin": "Success"}
+    except SignInFailedError:
+        pass
+
+
+# --- the failure count and the lock -------------------------------------------------------------
+
+def _locked_row(user_id: int | None) -> User | None:
+    """The user's row, locked until the attempt's transaction ends."""
+    if user_id is None:
+        return None
+    return User.objects.select_for_update().filter(pk=user_id).first()
+
+
+def _lock_in_force(row: User) -> bool:
+    return row.signin_locked_until is not None and row.signin_locked_until > timezone.now()
+
+
+def _still_locked(row: User) -> SignInFailedError:
+    return SignInFailedError(
+        f"{FAILED_AUTHENTICATION}. Sign-in is locked until "
+        f"{_cloudtrail_time(row.signin_locked_until)}.", locked_until=row.signin_locked_until)
+
+
+def _count_failure(row: User | None) -> SignInFailedError:
+    """Count a wrong password or code for `row` (None: no such user, nothing to count), and
+    lock the user's sign-in when it reaches the limit."""
+    if row is None:
+        return SignInFailedError()
+    attempts = settings.SIGNIN_LOCKOUT_ATTEMPTS
+    count = row.failed_signin_count + 1
+    if count < attempts:
+        User.objects.filter(pk=row.pk).update(failed_signin_count=count)
+        return SignInFailedError()
+    locked_until = timezone.now() + datetime.timedelta(seconds=settings.SIGNIN_LOCKOUT_SECONDS)
+    User.objects.filter(pk=row.pk).update(failed_signin_count=0, signin_locked_until=locked_until)
+    return SignInFailedError(
+        f"{FAILED_AUTHENTICATION}. Sign-in locked until {_cloudtrail_time(locked_until)} after "
+        f"{attempts} failed attempts in a row.", locked_until=locked_until)
+
+
+def _count_success(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(failed_signin_count=0, signin_locked_until=None,
+                                           last_signin_at=timezone.now())
+
+
+def _cloudtrail_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime(CLOUDTRAIL_TIME_FORMAT)
+
+
+def _failed_principal(account_id: str, user: User | None) -> Principal:
     """Who a failed attempt claimed to be, as far as it is safe to record."""
-    account_id, user = signin_candidate(account=account, user_name=user_name)
     if user is not None:
         return Principal(account_id=account_id, arn=user.arn, type="IAMUser",
                          principal_id=user.unique_id, user_name=user.name)

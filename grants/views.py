@@ -1,11 +1,16 @@
-"""Console sign-in and sign-out.
+"""Console sign-in (password, then the MFA code for users with an MFA device) and sign-out.
 
 Threats handled here: an open redirect through `next` (only same-site paths are followed),
 session fixation (login() issues a new session key), cross-site sign-in or sign-out (CSRF;
 sign-out is POST only), passwords in logs or audit (sensitive_post_parameters; the audit event
-never holds it), and telling which field was wrong (one message for every failure).
+never holds it), telling which field was wrong (one message for every failure), and a half-done
+sign-in becoming a session (a right password of an MFA user starts no session: only the user's
+id waits in the anonymous session, for SIGNIN_MFA_STEP_SECONDS, for the code step).
 """
 
+import time
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -15,6 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kmsconsole.console import (
+    MFA_SESSION_KEY,
     REGION_SESSION_KEY,
     client_ip,
     current_region,
@@ -23,41 +29,111 @@ from kmsconsole.console import (
     user_agent,
 )
 
-from .forms import SignInForm
-from .signin import SignInFailedError, console_sign_in
+from .forms import MFACodeForm, SignInForm
+from .signin import SignInAttempt, SignInFailedError, console_sign_in, console_sign_in_mfa
 
 SIGNIN_FAILED_MESSAGE = "Your authentication information is incorrect. Please try again."
+SIGNIN_LOCKED_MESSAGE = ("Too many failed sign-in attempts: sign-in for this user is "
+                         "temporarily locked. Try again later.")
+MFA_TIMED_OUT_MESSAGE = "Your sign-in timed out before the MFA code was entered. Sign in again."
+# The anonymous session's note of a right password waiting for its MFA code.
+PENDING_MFA_KEY = "signin_pending_mfa"
+BACKEND = "grants.backends.IAMUserBackend"
 
 
 @login_not_required
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "mfa_code")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signin(request):
     next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    if request.method == "GET" and request.user.is_authenticated:
-        return redirect(next_url)
-    form = SignInForm(request.POST if request.method == "POST" else None)
-    failed = False
-    if form.is_bound and form.is_valid():
-        try:
-            user = console_sign_in(
-                account=form.cleaned_data["account"], user_name=form.cleaned_data["username"],
-                password=form.cleaned_data["password"], region=current_region(request),
-                source_ip=client_ip(request), user_agent=user_agent(request),
-                request_id=new_request_id(), secure_transport=request.is_secure(),
-                login_to=request.build_absolute_uri(next_url))
-        except SignInFailedError:
-            failed = True
-        else:
-            region = current_region(request)
-            login(request, user)  # a fresh session key: no session fixation
-            request.session[REGION_SESSION_KEY] = region
+    if request.method == "GET":
+        if request.user.is_authenticated:
             return redirect(next_url)
-    return render(request, "grants/signin.html",
-                  {"form": form, "next": next_url, "failed": failed,
-                   "failed_message": SIGNIN_FAILED_MESSAGE},
-                  status=200)
+        # Opening the page starts over: a pending MFA step is dropped (its Cancel link).
+        request.session.pop(PENDING_MFA_KEY, None)
+        # Account settings' sign-in URL names the account (?account=<alias or id>).
+        form = SignInForm(initial={"account": request.GET.get("account", "")[:63]})
+        return _password_page(request, form, next_url)
+    if request.POST.get("step") == "mfa":
+        return _mfa_step(request, next_url)
+    return _password_step(request, next_url)
+
+
+def _password_step(request, next_url: str):
+    form = SignInForm(request.POST)
+    if not form.is_valid():
+        return _password_page(request, form, next_url)
+    try:
+        result = console_sign_in(
+            account=form.cleaned_data["account"], user_name=form.cleaned_data["username"],
+            password=form.cleaned_data["password"], attempt=_attempt(request, next_url))
+    except SignInFailedError as error:
+        return _password_page(request, form, next_url, failure=error)
+    if result.mfa_required:
+        request.session[PENDING_MFA_KEY] = {
+            "user_id": result.user.pk,
+            "expires_at": time.time() + settings.SIGNIN_MFA_STEP_SECONDS}
+        return _mfa_page(request, MFACodeForm(), next_url)
+    return _start_session(request, result.user, next_url, mfa=False)
+
+
+def _mfa_step(request, next_url: str):
+    pending = _pending_mfa(request)
+    if pending is None:
+        return _password_page(request, SignInForm(), next_url, notice=MFA_TIMED_OUT_MESSAGE)
+    form = MFACodeForm(request.POST)
+    if not form.is_valid():
+        return _mfa_page(request, form, next_url)
+    try:
+        user = console_sign_in_mfa(user_id=pending["user_id"], code=form.cleaned_data["mfa_code"],
+                                   attempt=_attempt(request, next_url))
+    except SignInFailedError as error:
+        return _mfa_page(request, MFACodeForm(), next_url, failure=error)
+    request.session.pop(PENDING_MFA_KEY, None)
+    return _start_session(request, user, next_url, mfa=True)
+
+
+def _pending_mfa(request) -> dict | None:
+    """The sign-in waiting for its MFA code, unless there is none or it timed out."""
+    pending = request.session.get(PENDING_MFA_KEY)
+    if not isinstance(pending, dict) or pending.get("expires_at", 0) < time.time():
+        request.session.pop(PENDING_MFA_KEY, None)
+        return None
+    return pending
+
+
+def _start_session(request, user, next_url: str, *, mfa: bool):
+    region = current_region(request)
+    login(request, user, backend=BACKEND)  # a fresh session key: no session fixation
+    request.session[REGION_SESSION_KEY] = region
+    if mfa:
+        request.session[MFA_SESSION_KEY] = True
+    return redirect(next_url)
+
+
+def _attempt(request, next_url: str) -> SignInAttempt:
+    return SignInAttempt(region=current_region(request), source_ip=client_ip(request),
+                         user_agent=user_agent(request), request_id=new_request_id(),
+                         secure_transport=request.is_secure(),
+                         login_to=request.build_absolute_uri(next_url))
+
+
+def _failure_context(failure: SignInFailedError | None) -> dict:
+    return {"failed": failure is not None, "failed_message": SIGNIN_FAILED_MESSAGE,
+            "locked": failure is not None and failure.locked_until is not None,
+            "locked_message": SIGNIN_LOCKED_MESSAGE}
+
+
+def _password_page(request, form, next_url: str, *, failure=None, notice: str = ""):
+    context = {"form": form, "next": next_url, "notice": notice, **_failure_context(failure)}
+    return render(request, "grants/signin.html", context)
+
+
+def _mfa_page(request, form, next_url: str, *, failure=None):
+    context = {"form": form, "next": next_url, "title": "Multi-factor authentication",
+               **_failure_context(failure)}
+    return render(request, "grants/signin_mfa.html", context)
 
 
 @require_POST

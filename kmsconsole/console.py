@@ -7,6 +7,7 @@ differ. The region is the one chosen in the top bar's region selector, kept in t
 """
 
 import uuid
+from dataclasses import replace
 
 from django.conf import settings
 from django.shortcuts import render
@@ -14,9 +15,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from grants.principals import SOURCE_CONSOLE, Caller, Principal
+from grants.switch_role import console_role_principal
 from kmsconsole.errors import AccessDeniedError, KmsError, NotFoundError
 
 REGION_SESSION_KEY = "kms_region"
+# Set by grants.views at a sign-in that passed an MFA code: aws:MultiFactorAuthPresent.
+MFA_SESSION_KEY = "kms_mfa_authenticated"
 
 
 def client_ip(request) -> str:
@@ -55,16 +59,22 @@ def safe_next(request, candidate: str | None) -> str:
     return reverse("keys:customer_managed_keys")
 
 
-def console_caller(request) -> Caller:
-    """The Caller for a request of the signed-in user (LoginRequiredMiddleware guarantees one)."""
+def console_caller(request, *, as_signed_in_user: bool = False) -> Caller:
+    """The Caller for a request of the signed-in user (LoginRequiredMiddleware guarantees one),
+    or of the role session the user switched to (grants.switch_role) unless
+    `as_signed_in_user` (switching roles itself acts as the user, as in AWS's console)."""
+    role_principal = None if as_signed_in_user else console_role_principal(request)
+    mfa = bool(request.session.get(MFA_SESSION_KEY))
+    principal = role_principal or Principal.for_user(request.user)
     return Caller(
-        principal=Principal.for_user(request.user),
+        principal=replace(principal, mfa_authenticated=True) if mfa else principal,
         region=current_region(request),
         source=SOURCE_CONSOLE,
         source_ip=client_ip(request),
         user_agent=user_agent(request),
         request_id=new_request_id(),
         secure_transport=request.is_secure(),
+        mfa_authenticated=mfa,
     )
 
 

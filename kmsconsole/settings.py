@@ -6,10 +6,13 @@ DATABASE_URL (PostgreSQL) and REDIS_URL switch to real servers. Every secret can
 a file through the matching *_FILE variable.
 """
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KMS_VAR_DIR", BASE_DIR / "var"))
@@ -153,6 +156,46 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Audit trail: tamper evidence (audit/chain.py, audit/digests.py) and retention
+# (audit/retention.py).
+# AUDIT_DIGEST_KEY signs the chain digests (HMAC-SHA256). Production must set it (or
+# AUDIT_DIGEST_KEY_FILE) to a long random secret of its own, and keep it: a digest verifies only
+# under the key that signed it. In development and tests, when it is not set, it is derived from
+# SECRET_KEY (HMAC with a fixed label, so the digest key never equals SECRET_KEY itself); that
+# fallback also keeps a production that forgot it running, with a warning at each digest, but
+# then anyone holding SECRET_KEY can sign digests too.
+AUDIT_DIGEST_KEY_DERIVED = not env("AUDIT_DIGEST_KEY")
+AUDIT_DIGEST_KEY = env("AUDIT_DIGEST_KEY") or hmac.new(
+    SECRET_KEY.encode(), b"kmsconsole audit digest key", hashlib.sha256).hexdigest()
+# How often the beat task signs a digest (only when events were appended since the last one).
+AUDIT_DIGEST_INTERVAL_SECONDS = int(os.environ.get("AUDIT_DIGEST_INTERVAL_SECONDS", "3600"))
+# Events older than this many days are exported to AUDIT_EXPORT_DIR (gzipped JSON Lines, one
+# CloudTrail record per line) and deleted by the daily retention task; 0 keeps them forever.
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
+AUDIT_EXPORT_DIR = Path(os.environ.get("AUDIT_EXPORT_DIR", VAR_DIR / "audit-exports"))
+# Events per export file and per retention transaction (bounded memory and lock time).
+AUDIT_RETENTION_BATCH_SIZE = int(os.environ.get("AUDIT_RETENTION_BATCH_SIZE", "10000"))
+
+# Suspicious-activity alerts (audit/alerts.py): rules over the event stream, run by beat every
+# AUDIT_ALERT_SCAN_INTERVAL_SECONDS (and by the Alerts page before it lists them), reading at
+# most AUDIT_ALERT_SCAN_BATCH_SIZE events per transaction.
+AUDIT_ALERT_SCAN_INTERVAL_SECONDS = int(os.environ.get("AUDIT_ALERT_SCAN_INTERVAL_SECONDS", "60"))
+AUDIT_ALERT_SCAN_BATCH_SIZE = int(os.environ.get("AUDIT_ALERT_SCAN_BATCH_SIZE", "1000"))
+# A burst: one principal denied (AccessDeniedException) this many times within this many seconds.
+AUDIT_ALERT_DENIED_BURST_COUNT = int(os.environ.get("AUDIT_ALERT_DENIED_BURST_COUNT", "10"))
+AUDIT_ALERT_DENIED_BURST_SECONDS = int(os.environ.get("AUDIT_ALERT_DENIED_BURST_SECONDS", "60"))
+# Decrypt volume: a principal's successful Decrypts in the window, compared with its average per
+# window over the baseline days before; alert above FACTOR times that average, and only from
+# MIN_COUNT requests in the window (a quiet principal's average is near zero).
+AUDIT_ALERT_DECRYPT_WINDOW_SECONDS = int(
+    os.environ.get("AUDIT_ALERT_DECRYPT_WINDOW_SECONDS", "3600"))
+AUDIT_ALERT_DECRYPT_BASELINE_DAYS = int(os.environ.get("AUDIT_ALERT_DECRYPT_BASELINE_DAYS", "7"))
+AUDIT_ALERT_DECRYPT_FACTOR = float(os.environ.get("AUDIT_ALERT_DECRYPT_FACTOR", "10"))
+AUDIT_ALERT_DECRYPT_MIN_COUNT = int(os.environ.get("AUDIT_ALERT_DECRYPT_MIN_COUNT", "100"))
+# Use of a disabled or pending-deletion key: one alert per principal and key per this window.
+AUDIT_ALERT_KEY_USE_WINDOW_SECONDS = int(
+    os.environ.get("AUDIT_ALERT_KEY_USE_WINDOW_SECONDS", "3600"))
+
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport under var/ (no server).
 REDIS_URL = env("REDIS_URL")
 CELERY_QUEUE_DIR = Path(os.environ.get("CELERY_QUEUE_DIR", VAR_DIR / "celery"))
@@ -173,7 +216,15 @@ else:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "audit-digest": {"task": "audit.tasks.audit_digest",
+                     "schedule": AUDIT_DIGEST_INTERVAL_SECONDS},
+    # Daily, at a quiet hour (UTC): retention deletes in batches and holds rows while it does.
+    "audit-retention": {"task": "audit.tasks.audit_retention",
+                        "schedule": crontab(hour=3, minute=17)},
+    "audit-alerts-scan": {"task": "audit.tasks.audit_alerts_scan",
+                          "schedule": AUDIT_ALERT_SCAN_INTERVAL_SECONDS},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -193,6 +244,14 @@ KMS_REGIONS = env_list(
         "ap-northeast-2", "ca-central-1", "sa-east-1",
     ],
 )
+
+# Console sign-in (grants.signin). Threat: guessing a user's password online. After
+# SIGNIN_LOCKOUT_ATTEMPTS wrong passwords or MFA codes in a row, that user's sign-in is refused for
+# SIGNIN_LOCKOUT_SECONDS; SIGNIN_MFA_STEP_SECONDS is how long a right password waits for its MFA
+# code before the sign-in starts over.
+SIGNIN_LOCKOUT_ATTEMPTS = int(os.environ.get("SIGNIN_LOCKOUT_ATTEMPTS", "10"))
+SIGNIN_LOCKOUT_SECONDS = int(os.environ.get("SIGNIN_LOCKOUT_SECONDS", "900"))
+SIGNIN_MFA_STEP_SECONDS = int(os.environ.get("SIGNIN_MFA_STEP_SECONDS", "300"))
 
 LOGGING = {
     "version": 1,

@@ -14,4 +14,5 @@ urlpatterns = [
     path("console/region", views.region_select, name="region_select"),
     path("kms/", include("keys.urls")),
     path("iam/", include("grants.urls")),
+    path("cloudtrail/", include("audit.urls")),
 ]

@@ -39,7 +39,9 @@ def test_side_navigation_has_the_kms_console_entries(signed_in):
     nav = html.split('aria-label="Key Management Service">', 1)[1].split("</nav>", 1)[0]
     assert names(nav, "h2") == ["Key Management Service"]
     assert names(nav, "a") == ["AWS managed keys", "Customer managed keys", "Custom key stores",
-                     "AWS CloudHSM key stores", "External key stores", "Aliases"]
+                     "AWS CloudHSM key stores", "External key stores", "Aliases",
+                     "Event history", "Alerts", "Users", "Roles", "Policies",
+                     "Account settings", "Policy simulator"]
     assert names(nav, "a", aria_current="page") == ["Customer managed keys"]
 
 

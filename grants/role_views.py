@@ -1,0 +1,439 @@
+"""Console pages for IAM roles (IAM console, "Roles"): the list with its filter, Create role,
+and a role's detail page: Summary (ARN, maximum session duration with Edit, the link to switch
+roles in the console) and the tabs as URLs, Permissions (attach and detach managed policies;
+create, edit and delete inline policies with the policy editor) and Trust relationships (edit
+the trust policy); Delete role, which detaches and deletes its policies first, after a
+confirmation, as AWS's console does.
+
+Every read and write is a service call with the console's Caller (grants.roles,
+grants.services, grants.managed_policies). A refusal (AccessDenied) shows the error page with
+the decision's explanation; any other refusal of a write is shown on the form it came from
+(400), and nothing was changed.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.errors import AccessDeniedError, KmsError
+
+from . import managed_policies, roles, services
+from .policy_views import check_policy_document
+from .role_forms import (
+    ANOTHER_ACCOUNT,
+    ENTITY_CUSTOM,
+    InlinePolicyForm,
+    RoleCreateForm,
+    RoleEditForm,
+    duration_label,
+    newline_normalised,
+)
+
+ROLES = {"label": "Roles", "url": "iam:roles"}
+NEW_INLINE_POLICY = """{
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Statement1",
+            "Effect": "Allow",
+            "Action": [],
+            "Resource": []
+        }
+    ]
+}"""
+
+
+def _crumbs(*crumbs) -> list[dict]:
+    return [{"label": "Roles", "href": reverse("iam:roles")}, *crumbs]
+
+
+def _error(request, error: KmsError, name: str | None = None):
+    return kms_error_page(request, error,
+                          breadcrumbs=[ROLES] + ([{"label": name}] if name else []))
+
+
+# --- the list -------------------------------------------------------------------------------
+
+@require_GET
+def roles_list(request):
+    name_filter = request.GET.get("name", "").strip()[:64]
+    try:
+        summaries = roles.role_list(caller=console_caller(request), name_filter=name_filter)
+    except KmsError as error:
+        return _error(request, error)
+    template = "iam/roles/list.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#role-table"
+    return render(request, template, {"title": "Roles", "breadcrumbs": [{"label": "Roles"}],
+                                      "roles": summaries, "name_filter": name_filter})
+
+
+# --- Create role ----------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def role_create(request):
+    caller = console_caller(request)
+    try:
+        policies = managed_policies.policy_list(caller=caller)
+    except KmsError as error:
+        return _error(request, error)
+    choices = [(policy.arn, policy.name) for policy in policies]
+    context = {"title": "Create role", "policies": policies, "account_id": caller.account_id,
+               "breadcrumbs": _crumbs({"label": "Create role"})}
+    if request.method == "GET":
+        text = roles.trust_policy_for_account(caller.account_id)
+        form = RoleCreateForm(policy_choices=choices, initial={"trust_policy": text})
+        return render(request, "iam/roles/create.html", {**context, "form": form,
+                                                          "trust_text": text})
+    form = RoleCreateForm(request.POST, policy_choices=choices)
+    context.update({"form": form,
+                    "trust_text": newline_normalised(request.POST.get("trust_policy", "")),
+                    "selected": set(request.POST.getlist("policies"))})
+    if "validate" in request.POST:
+        context["result"] = check_policy_document(context["trust_text"], "trust")
+        return render(request, "iam/roles/create.html", context)
+    if not form.is_valid():
+        return render(request, "iam/roles/create.html", context, status=400)
+    data = form.cleaned_data
+    try:
+        role = services.role_create(
+            caller=caller, name=data["name"], trust_policy=_trust_policy(caller, data),
+            description=newline_normalised(data["description"]),
+            max_session_duration=data["max_session_duration"])
+    except AccessDeniedError as error:
+        return _error(request, error)
+    except KmsError as error:
+        return render(request, "iam/roles/create.html", {**context, "service_error": error},
+                      status=400)
+    _attach(request, caller, role, data["policies"])
+    messages.success(request, f"Role {role.name} created.")
+    return redirect("iam:role_detail", name=role.name)
+
+
+def _trust_policy(caller, data: dict) -> str:
+    if data["trusted_entity_type"] == ENTITY_CUSTOM:
+        return newline_normalised(data["trust_policy"])
+    account_id = (data["account_id"] if data["account_choice"] == ANOTHER_ACCOUNT
+                  else caller.account_id)
+    return roles.trust_policy_for_account(account_id)
+
+
+def _attach(request, caller, role, policy_arns) -> None:
+    """Attach each policy (one AttachRolePolicy each, as AWS's console sends them); a refusal
+    is a flash message, since the role itself exists by now."""
+    for policy_arn in policy_arns:
+        try:
+            services.policy_attach_role(caller=caller, role=role, policy_arn=policy_arn)
+        except KmsError as error:
+            messages.error(request, f"The policy {policy_arn} was not attached: "
+                                    f"{error.code}: {error.message}")
+
+
+# --- a role's detail page -------------------------------------------------------------------
+
+class RolePage:
+    """What every tab of a role shows around itself: the role's summary, read with the
+    caller (GetRole)."""
+
+    def __init__(self, request, name: str):
+        self.request = request
+        self.caller = console_caller(request)
+        self.summary = roles.role_get_detail(caller=self.caller, name=name)
+        self.role = self.summary.role
+
+    def url(self, view: str = "role_detail", *args) -> str:
+        return reverse(f"iam:{view}", args=[self.role.name, *args])
+
+    def switch_role_link(self) -> str:
+        """AWS's "Link to switch roles in console": the Switch role form, filled in."""
+        query = urlencode({"roleName": self.role.name, "account": self.role.account_id})
+        return self.request.build_absolute_uri(f"{reverse('iam:switch_role')}?{query}")
+
+    def render(self, tab: str, context: dict | None = None, status: int = 200):
+        page = {
+            "title": self.role.name, "summary": self.summary, "role": self.role, "tab": tab,
+            "tab_template": f"iam/roles/tabs/{tab}.html", "page": self,
+            "switch_role_link": self.switch_role_link(),
+            "max_session_label": duration_label(self.role.max_session_duration),
+            "tabs": [{"slug": "permissions", "label": "Permissions", "url": self.url()},
+                     {"slug": "trust", "label": "Trust relationships",
+                      "url": self.url("role_trust")}],
+            "breadcrumbs": _crumbs({"label": self.role.name}),
+        }
+        page.update(context or {})
+        return render(self.request, "iam/roles/detail.html", page, status=status)
+
+    def crumbs(self, label: str) -> list[dict]:
+        return _crumbs({"label": self.role.name, "href": self.url()}, {"label": label})
+
+
+def _open(request, name: str):
+    """(RolePage, None) or (None, the error page) when the role cannot be read."""
+    try:
+        return RolePage(request, name), None
+    except KmsError as error:
+        return None, _error(request, error, name)
+
+
+@require_GET
+def role_detail(request, name: str):
+    """Permissions: the managed policies attached and the inline policies."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    try:
+        attached = roles.role_attached_policies(caller=page.caller, role=page.role)
+        inline = roles.role_inline_policies(caller=page.caller, role=page.role)
+    except KmsError as error:
+        return _error(request, error, name)
+    return page.render("permissions", {"attached": attached, "inline": inline,
+                                       "policy_count": len(attached) + len(inline)})
+
+
+@require_GET
+def role_trust(request, name: str):
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    return page.render("trust")
+
+
+@require_http_methods(["GET", "POST"])
+def role_edit(request, name: str):
+    """The summary's Edit: description and maximum session duration (UpdateRole)."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    role = page.role
+    if request.method == "GET":
+        form = RoleEditForm(current_duration=role.max_session_duration, initial={
+            "description": role.description,
+            "max_session_duration": str(role.max_session_duration)})
+        return _render_edit(page, form)
+    form = RoleEditForm(request.POST, current_duration=role.max_session_duration)
+    if not form.is_valid():
+        return _render_edit(page, form, status=400)
+    try:
+        roles.role_update(caller=page.caller, role=role,
+                          max_session_duration=form.cleaned_data["max_session_duration"],
+                          description=newline_normalised(form.cleaned_data["description"]))
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        return _render_edit(page, form, service_error=error, status=400)
+    messages.success(request, f"Role {role.name} updated.")
+    return redirect(page.url())
+
+
+def _render_edit(page, form, *, service_error=None, status=200):
+    return render(page.request, "iam/roles/edit.html", {
+        "title": f"Edit {page.role.name}", "role": page.role, "page": page, "form": form,
+        "service_error": service_error, "breadcrumbs": page.crumbs("Edit")}, status=status)
+
+
+# --- Trust relationships --------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def role_trust_edit(request, name: str):
+    """Edit trust policy (UpdateAssumeRolePolicy), with the policy editor."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    if request.method == "GET":
+        return _render_trust_editor(page, page.role.trust_policy)
+    text = newline_normalised(request.POST.get("policy", ""))
+    if "validate" in request.POST:
+        return _render_trust_editor(page, text, result=check_policy_document(text, "trust"))
+    try:
+        services.role_update_trust_policy(caller=page.caller, role=page.role,
+                                          trust_policy=text)
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        return _render_trust_editor(page, text, service_error=error, status=400)
+    messages.success(request, "Trust policy updated.")
+    return redirect(page.url("role_trust"))
+
+
+def _render_trust_editor(page, text, *, result=None, service_error=None, status=200):
+    return render(page.request, "iam/roles/trust_edit.html", {
+        "title": "Edit trust policy", "role": page.role, "page": page, "text": text,
+        "result": result or {}, "service_error": service_error,
+        "breadcrumbs": page.crumbs("Edit trust policy")}, status=status)
+
+
+# --- Permissions: managed policies ----------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def role_attach(request, name: str):
+    """Add permissions, Attach policies: the policies not attached yet, with checkboxes."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    if request.method == "POST":
+        chosen = list(dict.fromkeys(request.POST.getlist("policies")))
+        chosen = chosen[:services.MAX_ATTACHED_POLICIES]  # more would exceed IAM's quota
+        if not chosen:
+            messages.error(request, "Select one or more policies to attach.")
+            return redirect(page.url("role_attach"))
+        try:
+            for policy_arn in chosen:
+                services.policy_attach_role(caller=page.caller, role=page.role,
+                                            policy_arn=policy_arn)
+        except AccessDeniedError as error:
+            return _error(request, error, name)
+        except KmsError as error:
+            messages.error(request, f"{error.code}: {error.message}")
+            return redirect(page.url("role_attach"))
+        messages.success(request, "Policy was successfully attached to role.")
+        return redirect(page.url())
+    name_filter = request.GET.get("name", "").strip()[:128]
+    try:
+        attached = {policy.arn for policy in roles.role_attached_policies(
+            caller=page.caller, role=page.role)}
+        available = managed_policies.policy_list(caller=page.caller, name_filter=name_filter)
+    except KmsError as error:
+        return _error(request, error, name)
+    return render(request, "iam/roles/attach.html", {
+        "title": f"Attach policy to {page.role.name}", "role": page.role, "page": page,
+        "policies": [policy for policy in available if policy.arn not in attached],
+        "name_filter": name_filter, "breadcrumbs": page.crumbs("Attach policy")})
+
+
+@require_POST
+def role_detach(request, name: str):
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    policy_arn = request.POST.get("policy_arn", "")
+    try:
+        services.policy_detach_role(caller=page.caller, role=page.role, policy_arn=policy_arn)
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        messages.error(request, f"{error.code}: {error.message}")
+        return redirect(page.url())
+    messages.success(request, f"Policy {policy_arn.rsplit('/', 1)[-1]} removed.")
+    return redirect(page.url())
+
+
+# --- Permissions: inline policies -----------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def role_inline_create(request, name: str):
+    return _inline_editor(request, name, policy_name=None)
+
+
+@require_http_methods(["GET", "POST"])
+def role_inline_edit(request, name: str, policy_name: str):
+    return _inline_editor(request, name, policy_name=policy_name)
+
+
+def _inline_editor(request, name: str, *, policy_name: str | None):
+    """Create an inline policy (policy_name None) or edit one (PutRolePolicy either way)."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    if request.method == "GET":
+        text = NEW_INLINE_POLICY
+        if policy_name is not None:
+            try:
+                text = roles.role_inline_policy_get(caller=page.caller, role=page.role,
+                                                    policy_name=policy_name).document
+            except KmsError as error:
+                return _error(request, error, name)
+        form = InlinePolicyForm(initial={"policy_name": policy_name or "", "policy": text})
+        return _render_inline(page, form, text, policy_name)
+    data = request.POST.copy()
+    if policy_name is not None:
+        data["policy_name"] = policy_name  # editing never renames (IAM has no rename)
+    form = InlinePolicyForm(data)
+    text = newline_normalised(data.get("policy", ""))
+    if "validate" in request.POST:
+        return _render_inline(page, form, text, policy_name,
+                              result=check_policy_document(text, "inline"))
+    if not form.is_valid():
+        return _render_inline(page, form, text, policy_name, status=400)
+    new_name = form.cleaned_data["policy_name"]
+    try:
+        if policy_name is None and _inline_exists(page, new_name):
+            form.add_error("policy_name", f"The role already has a policy named {new_name}. "
+                                          "Choose another name, or edit that policy.")
+            return _render_inline(page, form, text, policy_name, status=400)
+        services.role_put_inline_policy(caller=page.caller, role=page.role,
+                                        policy_name=new_name, document=text)
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        return _render_inline(page, form, text, policy_name, service_error=error, status=400)
+    verb = "created" if policy_name is None else "updated"
+    messages.success(request, f"Policy {new_name} {verb}.")
+    return redirect(page.url())
+
+
+def _inline_exists(page, policy_name: str) -> bool:
+    # Creating must not silently replace: PutRolePolicy would overwrite a policy of that name.
+    existing = roles.role_inline_policies(caller=page.caller, role=page.role)
+    return any(policy.name == policy_name for policy in existing)
+
+
+def _render_inline(page, form, text, policy_name, *, result=None, service_error=None,
+                   status=200):
+    title = "Create policy" if policy_name is None else f"Modify permissions in {policy_name}"
+    return render(page.request, "iam/roles/inline_policy.html", {
+        "title": title, "role": page.role, "page": page, "form": form, "text": text,
+        "editing": policy_name is not None, "policy_name": policy_name,
+        "result": result or {}, "service_error": service_error,
+        "breadcrumbs": page.crumbs(title)}, status=status)
+
+
+@require_POST
+def role_inline_delete(request, name: str, policy_name: str):
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    try:
+        services.role_delete_inline_policy(caller=page.caller, role=page.role,
+                                           policy_name=policy_name)
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        messages.error(request, f"{error.code}: {error.message}")
+        return redirect(page.url())
+    messages.success(request, f"Policy {policy_name} removed.")
+    return redirect(page.url())
+
+
+# --- Delete ---------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def role_delete(request, name: str):
+    """Delete role: AWS's console asks to type the role's name, then removes its policies and
+    deletes it (IAM itself refuses to delete a role that still has policies)."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    mistyped = request.method == "POST" and request.POST.get("confirmation", "") != name
+    if request.method == "GET" or mistyped:
+        try:
+            attached = roles.role_attached_policies(caller=page.caller, role=page.role)
+            inline = roles.role_inline_policies(caller=page.caller, role=page.role)
+        except KmsError as error:
+            return _error(request, error, name)
+        return render(request, "iam/roles/delete.html", {
+            "title": f"Delete {page.role.name}?", "role": page.role, "page": page,
+            "attached": attached, "inline": inline, "mistyped": mistyped,
+            "breadcrumbs": page.crumbs("Delete")}, status=400 if mistyped else 200)
+    try:
+        roles.role_delete_with_policies(caller=page.caller, role=page.role)
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    except KmsError as error:
+        messages.error(request, f"{error.code}: {error.message}")
+        return redirect(page.url())
+    messages.success(request, f"Role {page.role.name} deleted.")
+    return redirect("iam:roles")
