@@ -22,11 +22,11 @@ from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, roles, services
+from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
 from .policy_views import check_policy_document
 from .role_forms import (
     ANOTHER_ACCOUNT,
     ENTITY_CUSTOM,
-    InlinePolicyForm,
     RoleCreateForm,
     RoleEditForm,
     duration_label,
@@ -34,17 +34,6 @@ from .role_forms import (
 )
 
 ROLES = {"label": "Roles", "url": "iam:roles"}
-NEW_INLINE_POLICY = """{
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "Statement1",
-            "Effect": "Allow",
-            "Action": [],
-            "Resource": []
-        }
-    ]
-}"""
 
 
 def _crumbs(*crumbs) -> list[dict]:
@@ -338,47 +327,18 @@ def _inline_editor(request, name: str, *, policy_name: str | None):
     page, error_page = _open(request, name)
     if error_page:
         return error_page
-    if request.method == "GET":
-        text = NEW_INLINE_POLICY
-        if policy_name is not None:
-            try:
-                text = roles.role_inline_policy_get(caller=page.caller, role=page.role,
-                                                    policy_name=policy_name).document
-            except KmsError as error:
-                return _error(request, error, name)
-        form = InlinePolicyForm(initial={"policy_name": policy_name or "", "policy": text})
-        return _render_inline(page, form, text, policy_name)
-    data = request.POST.copy()
-    if policy_name is not None:
-        data["policy_name"] = policy_name  # editing never renames (IAM has no rename)
-    form = InlinePolicyForm(data)
-    text = newline_normalised(data.get("policy", ""))
-    if "validate" in request.POST:
-        return _render_inline(page, form, text, policy_name,
-                              result=check_policy_document(text, "inline"))
-    if not form.is_valid():
-        return _render_inline(page, form, text, policy_name, status=400)
-    new_name = form.cleaned_data["policy_name"]
-    try:
-        if policy_name is None and _inline_exists(page, new_name):
-            form.add_error("policy_name", f"The role already has a policy named {new_name}. "
-                                          "Choose another name, or edit that policy.")
-            return _render_inline(page, form, text, policy_name, status=400)
-        services.role_put_inline_policy(caller=page.caller, role=page.role,
-                                        policy_name=new_name, document=text)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        return _render_inline(page, form, text, policy_name, service_error=error, status=400)
-    verb = "created" if policy_name is None else "updated"
-    messages.success(request, f"Policy {new_name} {verb}.")
-    return redirect(page.url())
-
-
-def _inline_exists(page, policy_name: str) -> bool:
-    # Creating must not silently replace: PutRolePolicy would overwrite a policy of that name.
-    existing = roles.role_inline_policies(caller=page.caller, role=page.role)
-    return any(policy.name == policy_name for policy in existing)
+    owner = InlinePolicyOwner(
+        kind="role",
+        get_document=lambda policy_name: roles.role_inline_policy_get(
+            caller=page.caller, role=page.role, policy_name=policy_name).document,
+        policy_names=lambda: [policy.name for policy in roles.role_inline_policies(
+            caller=page.caller, role=page.role)],
+        put=lambda policy_name, document: services.role_put_inline_policy(
+            caller=page.caller, role=page.role, policy_name=policy_name, document=document),
+        render=lambda *args, **kwargs: _render_inline(page, *args, **kwargs),
+        refuse=lambda error: _error(request, error, name),
+        done_url=page.url())
+    return edit_inline_policy(request, owner, policy_name=policy_name)
 
 
 def _render_inline(page, form, text, policy_name, *, result=None, service_error=None,

@@ -34,22 +34,10 @@ from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, services, users
-from .policy_views import check_policy_document
-from .role_forms import InlinePolicyForm, newline_normalised
+from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
 from .user_forms import UserCreateForm, UserDeleteForm
 
 USERS = {"label": "Users", "url": "iam:users"}
-NEW_INLINE_POLICY = """{
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "Statement1",
-            "Effect": "Allow",
-            "Action": [],
-            "Resource": []
-        }
-    ]
-}"""
 # The .csv downloads' columns, as AWS's console writes them.
 USER_CSV_HEADER = ["User name", "Password", "Access key ID", "Secret access key",
                    "Console sign-in link"]
@@ -287,47 +275,18 @@ def _inline_editor(request, name: str, *, policy_name: str | None):
     page, refusal = open_user(request, name)
     if refusal:
         return refusal
-    if request.method == "GET":
-        text = NEW_INLINE_POLICY
-        if policy_name is not None:
-            try:
-                text = users.user_inline_policy_get(caller=page.caller, user=page.user,
-                                                    policy_name=policy_name).document
-            except KmsError as error:
-                return page.error(error)
-        form = InlinePolicyForm(initial={"policy_name": policy_name or "", "policy": text})
-        return _render_inline(page, form, text, policy_name)
-    data = request.POST.copy()
-    if policy_name is not None:
-        data["policy_name"] = policy_name  # editing never renames (IAM has no rename)
-    form = InlinePolicyForm(data)
-    text = newline_normalised(data.get("policy", ""))
-    if "validate" in request.POST:
-        return _render_inline(page, form, text, policy_name,
-                              result=check_policy_document(text, "inline"))
-    if not form.is_valid():
-        return _render_inline(page, form, text, policy_name, status=400)
-    new_name = form.cleaned_data["policy_name"]
-    try:
-        if policy_name is None and _inline_exists(page, new_name):
-            form.add_error("policy_name", f"The user already has a policy named {new_name}. "
-                                          "Choose another name, or edit that policy.")
-            return _render_inline(page, form, text, policy_name, status=400)
-        services.user_put_inline_policy(caller=page.caller, user=page.user,
-                                        policy_name=new_name, document=text)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        return _render_inline(page, form, text, policy_name, service_error=error, status=400)
-    verb = "created" if policy_name is None else "updated"
-    messages.success(request, f"Policy {new_name} {verb}.")
-    return redirect(page.url())
-
-
-def _inline_exists(page, policy_name: str) -> bool:
-    # Creating must not silently replace: PutUserPolicy would overwrite a policy of that name.
-    existing = users.user_inline_policies(caller=page.caller, user=page.user)
-    return any(policy.name == policy_name for policy in existing)
+    owner = InlinePolicyOwner(
+        kind="user",
+        get_document=lambda policy_name: users.user_inline_policy_get(
+            caller=page.caller, user=page.user, policy_name=policy_name).document,
+        policy_names=lambda: [policy.name for policy in users.user_inline_policies(
+            caller=page.caller, user=page.user)],
+        put=lambda policy_name, document: services.user_put_inline_policy(
+            caller=page.caller, user=page.user, policy_name=policy_name, document=document),
+        render=lambda *args, **kwargs: _render_inline(page, *args, **kwargs),
+        refuse=page.error,
+        done_url=page.url())
+    return edit_inline_policy(request, owner, policy_name=policy_name)
 
 
 def _render_inline(page, form, text, policy_name, *, result=None, service_error=None,
