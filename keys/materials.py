@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from .crypto.material import generate_key_material
 from .models import Key, KeyMaterial
 from .vault import unwrap_material, wrap_material
 
@@ -41,6 +42,18 @@ def add_material(key: Key, *, version: int, material: bytes, rotation_type: str 
         rotation_type=rotation_type,
     )
     key.current_version = version
+
+
+def rotate_material(key: Key, *, rotation_type: str) -> None:
+    """Append fresh material as the next version and make it current (caller saves key).
+
+    The only way a key's material rotates, for RotateKeyOnDemand and the scheduled sweep alike.
+    The caller holds the key row locked (select_for_update) inside the transaction that also
+    records the event, so a failure anywhere leaves no half-rotated key: the new version row
+    and the key's current_version commit together or not at all.
+    """
+    add_material(key, version=(key.current_version or 0) + 1,
+                 material=generate_key_material(key.key_spec), rotation_type=rotation_type)
 
 
 def open_material(key: Key, version: int) -> OpenedMaterial | None:

@@ -83,12 +83,38 @@ class KeyMaterial(models.Model):
     material_id = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     rotation_type = models.CharField(max_length=16, blank=True)  # "", AUTOMATIC, ON_DEMAND
+    # Imported material only (Origin EXTERNAL, kms-spec.md 2.8 and 4.4). After
+    # DeleteImportedKeyMaterial or expiry the row stays with `wrapped` emptied: its material_id
+    # and commitment let a re-import prove it is the same material (IncorrectKeyMaterial else).
+    import_state = models.CharField(max_length=16, blank=True)  # "", IMPORTED, PENDING_IMPORT
+    expiration_model = models.CharField(max_length=32, blank=True)  # "", KEY_MATERIAL_EXPIRES...
+    valid_to = models.DateTimeField(null=True, blank=True)
+    material_description = models.CharField(max_length=256, blank=True)
+    # A keyed fingerprint of imported material (never the material itself), see keys/imports.py.
+    material_commitment = models.BinaryField(default=b"", blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["key", "version"], name="material_version_unique")
         ]
+        indexes = [models.Index(fields=["valid_to"], name="material_valid_to_idx")]
         ordering = ["version"]
+
+
+class ImportParameters(models.Model):
+    """One GetParametersForImport answer: an RSA wrapping key pair and its import token.
+
+    The private half is stored wrapped under the root key; the token is stored only as its
+    SHA-256, so a database reader cannot replay it. Valid 24 hours (kms-spec.md 4.4).
+    """
+
+    key = models.ForeignKey(Key, on_delete=models.CASCADE, related_name="import_parameters")
+    wrapping_key_spec = models.CharField(max_length=16)
+    wrapping_algorithm = models.CharField(max_length=32)
+    wrapped_private_key = models.BinaryField()
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    valid_to = models.DateTimeField()
 
 
 class Alias(models.Model):
