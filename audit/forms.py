@@ -68,7 +68,8 @@ EVENT_NAMES = sorted(KMS_EVENT_NAMES + IAM_EVENT_NAMES + OTHER_EVENT_NAMES)
 class EventFilterForm(forms.Form):
     """The filter bar's GET parameters. `next` is the next page's token (checked by the
     service: a token is signed). Without `with_key`, the form has no key filter (the key
-    detail page's Audit tab is scoped to its key already)."""
+    detail page's Audit tab is scoped to its key already); without `with_user`, no user filter
+    (a user's or a role's Audit tab is scoped to that principal)."""
 
     range = forms.ChoiceField(choices=TIME_RANGES, required=False, label="Time range")
     start = forms.DateTimeField(required=False, input_formats=DATETIME_FORMATS,
@@ -86,10 +87,12 @@ class EventFilterForm(forms.Form):
     text = forms.CharField(required=False, max_length=256, label="Search text")
     next = forms.CharField(required=False, max_length=256, label="Next page token")
 
-    def __init__(self, *args, with_key: bool = True, **kwargs):
+    def __init__(self, *args, with_key: bool = True, with_user: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if not with_key:
             del self.fields["key"]
+        if not with_user:
+            del self.fields["user"]
 
     def clean_text(self) -> str:
         text = self.cleaned_data["text"]

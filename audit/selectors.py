@@ -14,6 +14,7 @@ with the trigram index (`icontains` would compare UPPER(...) and miss it).
 """
 
 import datetime
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from keys.selectors import ALIAS_ARN, KEY_ARN, key_resolve
 from kmsconsole.errors import ClientError, NotFoundError
 
 from .models import AuditEvent
+
+# An IAM role's ARN (with or without a path): the role acts only through its sessions, whose
+# records carry arn:aws:sts::<account>:assumed-role/<name>/<session>.
+ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<name>[^/]+)")
 
 PAGE_SIZE = 50
 ACCESS_DENIED = "AccessDeniedException"
@@ -56,9 +61,10 @@ class EventFilter:
     """What the event history is filtered by; every filter set must match ("and").
 
     Empty strings and None filter nothing. `user` is a user name, or a principal ARN when it
-    starts with "arn:"; `key` is a key id, key ARN, alias name or alias ARN (resolved by
-    `lookup_key_id`); `denied_only` keeps the requests refused with AccessDeniedException;
-    `text` is matched anywhere in the record's searchable text, ignoring case.
+    starts with "arn:" (a role's ARN stands for every session of the role); `key` is a key id,
+    key ARN, alias name or alias ARN (resolved by `lookup_key_id`); `denied_only` keeps the
+    requests refused with AccessDeniedException; `text` is matched anywhere in the record's
+    searchable text, ignoring case.
     """
 
     start: datetime.datetime | None = None
@@ -143,8 +149,7 @@ def events_matching(*, account_id: str, region: str, event_filter: EventFilter):
     if f.event_name:
         events = events.filter(event_name=f.event_name)
     if f.user:
-        events = (events.filter(principal_arn=f.user) if f.user.startswith("arn:")
-                  else events.filter(user_name=f.user))
+        events = _by_principal(events, f.user)
     if f.key:
         events = events.filter(key_id=lookup_key_id(account_id=account_id, region=region,
                                                     key=f.key))
@@ -161,6 +166,22 @@ def events_matching(*, account_id: str, region: str, event_filter: EventFilter):
     if f.text:
         events = events.filter(search_text__contains=f.text.lower())
     return events.order_by(*_order(f))
+
+
+def _by_principal(events, user: str):
+    """Events of a user name, a principal ARN, or a role's sessions for a role ARN.
+
+    A role's sessions record the role's name as their user name (sessionIssuer.userName), so
+    the user_name index finds them; the ARN prefix keeps out an IAM user of the same name and
+    another account's role of that name.
+    """
+    role = ROLE_ARN.fullmatch(user)
+    if role:
+        sessions = f"arn:aws:sts::{role['account']}:assumed-role/{role['name']}/"
+        return events.filter(user_name=role["name"], principal_arn__startswith=sessions)
+    if user.startswith("arn:"):
+        return events.filter(principal_arn=user)
+    return events.filter(user_name=user)
 
 
 def _by_time(event_filter: EventFilter) -> bool:

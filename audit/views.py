@@ -9,6 +9,7 @@ explains the decision. An htmx request of the history gets only its table fragme
 
 import datetime
 import json
+from dataclasses import replace
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -65,6 +66,30 @@ def filter_status(request, *, failed: bool) -> int:
 def history_context(request, form: EventFilterForm) -> dict:
     return {"title": "Event history", "breadcrumbs": [EVENT_HISTORY], "page": None,
             **filter_context(request, form)}
+
+
+def principal_events(request, *, caller, principal_arn: str, filter_action: str):
+    """A user's or a role's Audit tab: the event history's search, scoped to one principal
+    (for a role, its sessions). Returns (context, status); AccessDeniedError propagates for
+    the page to show the refusal. The download and "Open in Event history" keep the scope."""
+    form = EventFilterForm(request.GET, with_user=False)
+    context = {**filter_context(request, form), "page": None, "filter_action": filter_action}
+    scoped_query = request.GET.copy()
+    scoped_query.pop("next", None)
+    scoped_query["user"] = principal_arn
+    context["download_query"] = scoped_query.urlencode()
+    if not form.is_valid():
+        return context, filter_status(request, failed=True)
+    try:
+        context["page"] = history.event_search(
+            caller=caller, event_filter=replace(form.event_filter(), user=principal_arn),
+            after=form.cleaned_data["next"] or None)
+    except AccessDeniedError:
+        raise
+    except KmsError as error:
+        context["service_error"] = error  # a forged or stale page token
+        return context, filter_status(request, failed=True)
+    return context, 200
 
 
 @require_GET

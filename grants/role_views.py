@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.views import principal_events
 from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
@@ -150,7 +151,8 @@ class RolePage:
             "max_session_label": duration_label(self.role.max_session_duration),
             "tabs": [{"slug": "permissions", "label": "Permissions", "url": self.url()},
                      {"slug": "trust", "label": "Trust relationships",
-                      "url": self.url("role_trust")}],
+                      "url": self.url("role_trust")},
+                     {"slug": "audit", "label": "Audit", "url": self.url("role_audit")}],
             "breadcrumbs": _crumbs({"label": self.role.name}),
         }
         page.update(context or {})
@@ -189,6 +191,25 @@ def role_trust(request, name: str):
     if error_page:
         return error_page
     return page.render("trust")
+
+
+@require_GET
+def role_audit(request, name: str):
+    """The role's sessions' requests, newest first: the event history's search scoped to the
+    role (one LookupEvents, which needs cloudtrail:LookupEvents). An htmx filter or page turn
+    gets the events table only."""
+    page, error_page = _open(request, name)
+    if error_page:
+        return error_page
+    try:
+        context, status = principal_events(request, caller=page.caller,
+                                           principal_arn=page.role.arn,
+                                           filter_action=page.url("role_audit"))
+    except AccessDeniedError as error:
+        return _error(request, error, name)
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "iam/roles/tabs/audit.html#event-table", context, status=status)
+    return page.render("audit", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

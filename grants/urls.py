@@ -25,6 +25,7 @@ urlpatterns: list = [
     path("roles/details/<str:name>/trust/edit", role_views.role_trust_edit,
          name="role_trust_edit"),
     path("roles/details/<str:name>/edit", role_views.role_edit, name="role_edit"),
+    path("roles/details/<str:name>/audit", role_views.role_audit, name="role_audit"),
     path("roles/details/<str:name>/attach", role_views.role_attach, name="role_attach"),
     path("roles/details/<str:name>/detach", role_views.role_detach, name="role_detach"),
     path("roles/details/<str:name>/inline/create", role_views.role_inline_create,

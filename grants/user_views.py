@@ -27,9 +27,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit import history
 from audit.history import neutralize
-from audit.selectors import EventFilter
+from audit.views import principal_events
 from kmsconsole.console import console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
@@ -333,25 +332,18 @@ def user_access(request, name: str):
 
 @require_GET
 def user_audit(request, name: str):
-    """The user's own requests, newest first (the event history's search by the user's ARN:
-    one LookupEvents, which needs cloudtrail:LookupEvents). An htmx page turn gets the events
-    table only."""
+    """The user's own requests, newest first: the event history's search scoped to the user's
+    ARN (one LookupEvents, which needs cloudtrail:LookupEvents). An htmx filter or page turn
+    gets the events table only."""
     page, refusal = open_user(request, name)
     if refusal:
         return refusal
-    event_filter = EventFilter(user=page.user.arn)
-    context = {"page": None, "filter_errors": [],
-               "download_query": urlencode({"user": page.user.arn})}
-    status = 200
     try:
-        context["page"] = history.event_search(
-            caller=page.caller, event_filter=event_filter,
-            after=request.GET.get("next", "")[:256] or None)
+        context, status = principal_events(request, caller=page.caller,
+                                           principal_arn=page.user.arn,
+                                           filter_action=page.url("user_audit"))
     except AccessDeniedError as error:
         return page.error(error)
-    except KmsError as error:
-        context["service_error"] = error  # a forged or stale page token
-        status = 200 if request.htmx else 400
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "iam/users/tabs/audit.html#event-table", context, status=status)
     return page.render("audit", context, status=status)

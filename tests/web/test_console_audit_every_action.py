@@ -67,9 +67,10 @@ STS = "sts.amazonaws.com"
 SIGNIN = "signin.amazonaws.com"
 ACTION_PREFIX = {KMS: "kms", IAM: "iam", STS: "sts"}
 # Not console pages of this module: POST / is the AWS API (its own test module; GET / has its
-# case below); the /cloudtrail/ pages (event history, alerts, integrity) and a key's and a
-# user's Audit tab (the event history, scoped) read the trail itself: their own modules.
-NOT_HERE = {"root", "keys:key_audit", "iam:user_audit"}
+# case below); the /cloudtrail/ pages (event history, alerts, integrity) and a key's, a user's
+# and a role's Audit tab (the event history, scoped) read the trail itself: their own modules
+# (tests/web/test_console_event_history.py, test_console_principal_audit.py).
+NOT_HERE = {"root", "keys:key_audit", "iam:user_audit", "iam:role_audit"}
 NOT_HERE_PREFIXES = ("cloudtrail/",)
 # Requests with their own tests at the end of this module (the actor is not signed in yet).
 TESTED_BELOW = {("signin", "POST"): "test_a_sign_in_is_recorded_once_as_console_login"}

@@ -308,7 +308,8 @@ def test_the_summary_shows_arn_duration_and_the_switch_role_link(signed_in, role
     assert role.arn in html and "2 hours" in html and "The payments app" in html
     link = f"http://testserver/iam/switch-role?roleName=app&amp;account={ACCOUNT_ID}"
     assert link in html
-    assert names(html, "a", **{"class": "tabs__tab"}) == ["Permissions", "Trust relationships"]
+    assert names(html, "a", **{"class": "tabs__tab"}) == ["Permissions", "Trust relationships",
+                                                         "Audit"]
     assert names(html, "a", aria_current="page") == ["Permissions"]
     assert last_event("GetRole").request_parameters == {"roleName": "app"}
 
