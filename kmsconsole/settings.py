@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kmsconsole.middleware.VaryOnHtmxMiddleware",
 ]
 
 ROOT_URLCONF = "kmsconsole.urls"

@@ -134,3 +134,11 @@ def test_a_user_name_is_escaped_in_the_top_bar(client, account):
     client.force_login(user)
     html = client.get("/kms/custom-key-stores").content.decode()
     assert "o@x+y=z,w.v" in names(html, "span", **{"class": "top-navigation__user-name"})
+
+
+def test_pages_vary_on_hx_request_so_back_never_shows_a_cached_fragment(signed_in):
+    """A URL that answers htmx with a fragment and a browser with the page must say so
+    (Vary: HX-Request), or Back after an htmx filter shows the bare fragment."""
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = signed_in.get("/cloudtrail/events", {"event_name": "ListKeys"}, **headers)
+        assert "HX-Request" in response["Vary"]
