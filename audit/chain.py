@@ -9,7 +9,10 @@ the chain head at intervals with a key the database does not hold.
 
 Events written before the chain existed have sequence NULL and are not part of it. After
 retention (audit/retention.py) deleted the oldest events, the chain starts at the newest
-AuditCheckpoint, which holds the last deleted event's sequence and hash.
+AuditCheckpoint, which holds the last deleted event's sequence and hash. An account reset
+(keys/reset.py) removes that account's events from anywhere in the chain: each leaves an
+AuditRedaction (sequence, prev_hash, hash; no content) that verification steps over, vouched for
+by the reset's own ResetAccount event, which records a SHA-256 over its redactions.
 """
 
 import datetime
@@ -21,7 +24,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from .digests import DigestChain
-from .models import AuditChainHead, AuditCheckpoint, AuditDigest, AuditEvent
+from .models import AuditChainHead, AuditCheckpoint, AuditDigest, AuditEvent, AuditRedaction
 
 # The hash an event's prev_hash holds when it is the very first of the chain.
 GENESIS_HASH = ""
@@ -46,6 +49,7 @@ JSON_FIELDS = {"user_identity", "request_parameters", "response_elements",
 EDITED = "hash mismatch (edited)"
 DELETED = "sequence gap (deleted)"
 RELINKED = "prev_hash does not match the previous event (reordered or inserted)"
+REDACTION_FORGED = "redactions not recorded by an account reset (deleted)"
 DIGEST_FORGED = "digest signature invalid"
 DIGEST_MISMATCH = "digest does not match the chain"
 
@@ -171,6 +175,50 @@ def _create_head() -> None:
                                        ignore_conflicts=True)
 
 
+# --- account resets: removing events from the middle of the chain --------------------------
+
+RESET_EVENT = "ResetAccount"
+
+
+def redaction_digest(rows) -> str:
+    """SHA-256 over the redactions of one reset, (sequence, prev_hash, hash) in sequence order."""
+    digest = hashlib.sha256()
+    for sequence, prev_hash, hash_ in rows:
+        digest.update(f"{sequence}:{prev_hash}:{hash_}\n".encode("ascii"))
+    return digest.hexdigest()
+
+
+def redact_events(events, *, request_id: str) -> dict:
+    """Record a redaction for each chained event of `events` (a QuerySet the caller deletes
+    next, in the same transaction) and return what the reset's ResetAccount event must carry
+    for verification to accept the holes: their count and redaction_digest."""
+    rows = list(events.filter(sequence__isnull=False).order_by("sequence")
+                .values_list("sequence", "prev_hash", "hash"))
+    AuditRedaction.objects.bulk_create(
+        AuditRedaction(sequence=sequence, prev_hash=prev_hash, hash=hash_,
+                       request_id=request_id)
+        for sequence, prev_hash, hash_ in rows)
+    return {"eventsRedacted": len(rows), "redactionDigest": redaction_digest(rows)}
+
+
+def _unvouched_redaction(after: int) -> AuditRedaction | None:
+    """The first redaction after `after` that no ResetAccount event of its request vouches for
+    (with the SHA-256 of all of that request's redactions), or None. A redaction written by hand
+    to hide a deletion has no such event, and forging the event breaks the chain after it."""
+    request_ids = (AuditRedaction.objects.filter(sequence__gt=after)
+                   .values_list("request_id", flat=True).distinct())
+    for request_id in request_ids:
+        rows = AuditRedaction.objects.filter(request_id=request_id).order_by("sequence")
+        digest = redaction_digest(rows.values_list("sequence", "prev_hash", "hash"))
+        last = rows.last()
+        vouched = AuditEvent.objects.filter(
+            event_name=RESET_EVENT, request_id=request_id, sequence__gt=last.sequence,
+            service_event_details__resetAccount__redactionDigest=digest).exists()
+        if not vouched:
+            return rows.filter(sequence__gt=after).first()
+    return None
+
+
 # --- verification ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -195,6 +243,7 @@ class ChainVerification:
     last_sequence: int | None
     start: str  # where the walk started: the chain's beginning, a checkpoint, a sequence
     broken: ChainBreak | None = None
+    events_redacted: int = 0  # holes left by account resets, stepped over
 
     @property
     def ok(self) -> bool:
@@ -204,8 +253,10 @@ class ChainVerification:
         if self.ok:
             checked = (f"events {self.first_sequence} to {self.last_sequence}"
                        if self.events_checked else "no events")
+            redacted = (f" {self.events_redacted} event(s) removed by account resets were "
+                        "accounted for." if self.events_redacted else "")
             return (f"Audit trail intact: {self.events_checked} event(s) checked ({checked}, "
-                    f"from {self.start}), {self.digests_checked} digest(s) verified.")
+                    f"from {self.start}), {self.digests_checked} digest(s) verified.{redacted}")
         broken = self.broken
         event = f", eventID {broken.event_id}" if broken.event_id else ""
         return (f"Audit trail broken at sequence {broken.sequence}{event}: {broken.reason}. "
@@ -225,11 +276,34 @@ class ChainWalk:
         self.prev_hash = prev_hash
         self.digest_hashes = digest_hashes
         self.checked = 0
+        self.redacted = 0
         self.first_sequence: int | None = None
         self.last_sequence: int | None = None
 
+    def _step_over_redactions(self, until: int) -> ChainBreak | None:
+        """Walk the redactions from the expected sequence up to `until` (exclusive), linking
+        each to the one before; stop at the first sequence with neither event nor redaction
+        (the caller reports it as deleted)."""
+        redactions = AuditRedaction.objects.filter(sequence__gte=self.next_sequence,
+                                                   sequence__lt=until).order_by("sequence")
+        for redaction in redactions:
+            if redaction.sequence != self.next_sequence:
+                return None
+            if self.prev_hash is not None and redaction.prev_hash != self.prev_hash:
+                return ChainBreak(redaction.sequence, None, RELINKED,
+                                  "A redaction left by an account reset does not follow the "
+                                  "event before it.")
+            self.prev_hash = redaction.hash
+            self.next_sequence += 1
+            self.redacted += 1
+        return None
+
     def check(self, event: AuditEvent) -> ChainBreak | None:
         event_id = str(event.event_id)
+        if event.sequence > self.next_sequence:
+            broken = self._step_over_redactions(event.sequence)
+            if broken:
+                return broken
         if event.sequence != self.next_sequence:
             missing = self.next_sequence
             return ChainBreak(missing, event_id, DELETED,
@@ -255,6 +329,10 @@ class ChainWalk:
     def finish(self, *, up_to: int, head_hash: str | None) -> ChainBreak | None:
         """After the last event: nothing up to `up_to` may be missing, and the chain must end
         at the hash the head recorded (which catches the newest event edited and rehashed)."""
+        if self.next_sequence <= up_to:
+            broken = self._step_over_redactions(up_to + 1)
+            if broken:
+                return broken
         if self.next_sequence <= up_to:
             return ChainBreak(self.next_sequence, None, DELETED,
                               f"Events {self.next_sequence} to {up_to} are missing at the end "
@@ -290,6 +368,13 @@ def _verify(from_sequence: int | None, chunk_size: int) -> ChainVerification:
                             f"at {after}: events were deleted and a checkpoint forged.")
         return ChainVerification(events_checked=0, digests_checked=0, first_sequence=None,
                                  last_sequence=None, start=start, broken=broken)
+    forged = _unvouched_redaction(after)
+    if forged is not None:
+        broken = ChainBreak(forged.sequence, None, REDACTION_FORGED,
+                            f"No {RESET_EVENT} event in the chain vouches for the redaction at "
+                            f"{forged.sequence}: events were deleted and redactions forged.")
+        return ChainVerification(events_checked=0, digests_checked=0, first_sequence=None,
+                                 last_sequence=None, start=start, broken=broken)
 
     digests = 0
     digest_chain = DigestChain()
@@ -316,7 +401,8 @@ def _verify(from_sequence: int | None, chunk_size: int) -> ChainVerification:
         broken = walk.finish(up_to=up_to, head_hash=head_hash)
     return ChainVerification(events_checked=walk.checked, digests_checked=digests,
                              first_sequence=walk.first_sequence,
-                             last_sequence=walk.last_sequence, start=start, broken=broken)
+                             last_sequence=walk.last_sequence, start=start, broken=broken,
+                             events_redacted=walk.redacted)
 
 
 def _head() -> tuple[int, str | None]:

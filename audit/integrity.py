@@ -33,7 +33,8 @@ def integrity_validate(*, caller: Caller) -> ChainVerification:
 
 def _finding(result: ChainVerification) -> dict:
     finding = {"valid": result.ok, "eventsChecked": result.events_checked,
-               "digestsChecked": result.digests_checked}
+               "digestsChecked": result.digests_checked,
+               "eventsRedacted": result.events_redacted}
     if result.broken:
         finding.update({"brokenSequence": result.broken.sequence,
                         "brokenEventId": result.broken.event_id,

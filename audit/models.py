@@ -146,6 +146,22 @@ class AuditCheckpoint(models.Model):
         ordering = ["-sequence"]
 
 
+class AuditRedaction(models.Model):
+    """An event an account reset removed (keys/reset.py, `manage.py kms_reset`): its place in
+    the chain, without its content. The chain is one for the whole server, so a reset leaves
+    holes between other accounts' events; these rows let verification step over each hole
+    (prev_hash and hash link it to its neighbours). They are vouched for by the ResetAccount
+    event of the same request, which is in the chain and records a SHA-256 over its rows."""
+
+    sequence = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["sequence"]
+
+
 class Alert(models.Model):
     """Suspicious activity found by a rule over the event stream (audit/alerts.py)."""
 

@@ -8,6 +8,7 @@ pipeline is configured with: the account, its users and their access keys.
 
 from django.conf import settings
 
+from audit.chain import RESET_EVENT, redact_events
 from audit.models import AuditEvent
 from audit.recording import operation
 from grants.models import AccessKey, Account
@@ -32,13 +33,15 @@ def account_reset(*, account_id: str) -> dict:
     if not Account.objects.filter(pk=account_id).exists():
         raise NotFoundError(f"Account {account_id} does not exist.")
     caller = Caller.scheduler(account_id=account_id, region=settings.KMS_DEFAULT_REGION)
-    with operation(caller, "ResetAccount", read_only=False,
+    with operation(caller, RESET_EVENT, read_only=False,
                    request_parameters={"accountId": account_id}) as op:
         # Lock the account: a concurrent seed of it waits instead of interleaving.
         account = Account.objects.select_for_update().get(pk=account_id)
         keys = Key.objects.filter(account=account)
         aliases = Alias.objects.filter(account=account)
-        events = AuditEvent.objects.filter(recipient_account_id=account_id)
+        # Earlier ResetAccount events stay: each vouches for the redactions of its reset.
+        events = (AuditEvent.objects.filter(recipient_account_id=account_id)
+                  .exclude(event_name=RESET_EVENT))
         counts = {
             "keys": keys.count(),
             "aliases": aliases.count(),
@@ -48,11 +51,12 @@ def account_reset(*, account_id: str) -> dict:
         }
         aliases.delete()  # all of them, also one that points at no key
         keys.delete()     # key material and tags go with their keys (CASCADE)
+        redactions = redact_events(events, request_id=caller.request_id)
         events.delete()
         op.service_event_details = {"resetAccount": {
             "keysDeleted": counts["keys"], "aliasesDeleted": counts["aliases"],
             "tagsDeleted": counts["tags"], "keyMaterialsDeleted": counts["key_materials"],
-            "auditEventsDeleted": counts["audit_events"]}}
+            "auditEventsDeleted": counts["audit_events"], **redactions}}
         counts["users_kept"] = account.users.count()
         counts["access_keys_kept"] = AccessKey.objects.filter(user__account=account).count()
         return counts

@@ -70,7 +70,7 @@ def test_validating_records_a_validate_logs_event_that_the_next_validation_check
     assert event.error_code == ""
     # The validation covered the chain as it was when it started, not its own event.
     assert event.additional_event_data == {"valid": True, "eventsChecked": before,
-                                           "digestsChecked": 0}
+                                           "digestsChecked": 0, "eventsRedacted": 0}
     html = signed_in.post(URL).content.decode()
     assert f"{before + 1} events (sequence 1 to {before + 1})" in html
 

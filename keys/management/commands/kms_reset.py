@@ -1,5 +1,6 @@
 """Reset an account between test runs: delete its keys, aliases, tags, key material and audit
-events (every region); keep the account, its users and access keys. See keys.reset.account_reset.
+events (every region; each removed event leaves a redaction so the audit chain still verifies);
+keep the account, its users and access keys. See keys.reset.account_reset.
 """
 
 import sys
