@@ -6,7 +6,7 @@ here: every decision is the service's.
 """
 
 from grants import kms_grants
-from keys import operations, services
+from keys import imports, operations, rotation, services
 from keys.crypto import specs
 from keys.models import PENDING_DELETION, Key
 
@@ -48,6 +48,8 @@ def key_metadata(key: Key) -> dict:
     metadata.update({name: value for name, value in algorithm_lists.items() if value})
     if key.key_spec == "SYMMETRIC_DEFAULT" and key.current_version:
         metadata["CurrentKeyMaterialId"] = key.current_material_id()
+    if key.origin == "EXTERNAL":
+        metadata.update(imports.expiration_metadata(key))
     return metadata
 
 
@@ -397,3 +399,85 @@ def retire_grant(caller, p):
 def revoke_grant(caller, p):
     kms_grants.grant_revoke(caller=caller, key_id=p["KeyId"], grant_id=p["GrantId"],
                             dry_run=p.get("DryRun", False))
+
+
+# --- rotation -------------------------------------------------------------------------------
+
+@handler("EnableKeyRotation")
+def enable_key_rotation(caller, p):
+    rotation.key_rotation_enable(caller=caller, key_id=p["KeyId"],
+                                 rotation_period_days=p.get("RotationPeriodInDays"))
+
+
+@handler("DisableKeyRotation")
+def disable_key_rotation(caller, p):
+    rotation.key_rotation_disable(caller=caller, key_id=p["KeyId"])
+
+
+@handler("GetKeyRotationStatus")
+def get_key_rotation_status(caller, p):
+    key, status = rotation.key_rotation_status(caller=caller, key_id=p["KeyId"])
+    return {"KeyRotationEnabled": status["enabled"], "KeyId": key.arn,
+            "RotationPeriodInDays": status["period_days"],
+            "NextRotationDate": status["next_rotation_date"],
+            "OnDemandRotationStartDate": status["on_demand_start_date"]}
+
+
+@handler("RotateKeyOnDemand")
+def rotate_key_on_demand(caller, p):
+    key = rotation.key_rotate_on_demand(caller=caller, key_id=p["KeyId"])
+    return {"KeyId": key.arn}
+
+
+def rotation_entry(key, material) -> dict:
+    """RotationsListEntry: RotationDate and RotationType only for material a rotation made;
+    the import members only for imported material."""
+    entry = {"KeyId": str(key.id), "KeyMaterialId": material.material_id,
+             "KeyMaterialState": ("CURRENT" if material.version == key.current_version
+                                  else "NON_CURRENT")}
+    if material.rotation_type:
+        entry.update(RotationDate=material.created_at, RotationType=material.rotation_type)
+    if key.origin == "EXTERNAL":
+        entry.update(ImportState=material.import_state or None,
+                     ExpirationModel=material.expiration_model or None,
+                     ValidTo=material.valid_to,
+                     KeyMaterialDescription=material.material_description or None)
+    return entry
+
+
+@handler("ListKeyRotations")
+def list_key_rotations(caller, p):
+    key, materials, marker = rotation.key_rotations_list(
+        caller=caller, key_id=p["KeyId"], include_key_material=p.get("IncludeKeyMaterial"),
+        limit=p.get("Limit", 100), marker=p.get("Marker"))
+    return _page(materials, marker, "Rotations", lambda m: rotation_entry(key, m))
+
+
+# --- imported key material ------------------------------------------------------------------
+
+@handler("GetParametersForImport")
+def get_parameters_for_import(caller, p):
+    issued = imports.import_parameters_get(caller=caller, key_id=p["KeyId"],
+                                           wrapping_algorithm=p["WrappingAlgorithm"],
+                                           wrapping_key_spec=p["WrappingKeySpec"])
+    return {"KeyId": issued.key.arn, "ImportToken": issued.import_token,
+            "PublicKey": issued.public_key, "ParametersValidTo": issued.valid_to}
+
+
+@handler("ImportKeyMaterial")
+def import_key_material(caller, p):
+    change = imports.import_key_material(
+        caller=caller, key_id=p["KeyId"], import_token=p["ImportToken"],
+        encrypted_key_material=p["EncryptedKeyMaterial"],
+        expiration_model=p.get("ExpirationModel"), valid_to=p.get("ValidTo"),
+        import_type=p.get("ImportType"),
+        key_material_description=p.get("KeyMaterialDescription"),
+        key_material_id=p.get("KeyMaterialId"))
+    return {"KeyId": change.key.arn, "KeyMaterialId": change.material_id}
+
+
+@handler("DeleteImportedKeyMaterial")
+def delete_imported_key_material(caller, p):
+    change = imports.delete_imported_key_material(caller=caller, key_id=p["KeyId"],
+                                                  key_material_id=p.get("KeyMaterialId"))
+    return {"KeyId": change.key.arn, "KeyMaterialId": change.material_id}

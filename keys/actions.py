@@ -220,4 +220,17 @@ _BY_STATE = {
 def actions_for(key) -> list[dict]:
     """The Key actions menu of a customer managed key: [{"action", "label"}]."""
     return [{"action": action, "label": ACTIONS[action][0]}
-            for action in _BY_STATE.get(key.key_state, [])]
+            for action in _BY_STATE.get(key.key_state, [])] + _material_actions(key)
+
+
+def _material_actions(key) -> list[dict]:
+    """Import / Delete key material for a key of origin EXTERNAL (kms-spec.md 8.3): links to
+    the Key material tab's flows (keys/import_views.py)."""
+    if key.origin != "EXTERNAL":
+        return []
+    items = []
+    if key.key_state != "PendingDeletion":
+        items.append({"action": "import_material", "label": "Import key material"})
+    if key.current_version is not None:
+        items.append({"action": "delete_material", "label": "Delete key material"})
+    return items

@@ -36,7 +36,9 @@ TABS = [
     ("policy", "Key policy", "keys:key_policy"),
     ("crypto", "Cryptographic configuration", "keys:key_crypto"),
     ("tags", "Tags", "keys:key_tags"),
+    ("rotation", "Key rotation", "keys:key_rotation"),
     ("aliases", "Aliases", "keys:key_aliases"),
+    ("key-material", "Key material", "keys:key_material"),
     ("public-key", "Public key", "keys:key_public_key"),
     ("grants", "Grants", "keys:key_grants"),
     ("audit", "Audit", "keys:key_audit"),
@@ -62,8 +64,12 @@ class KeyPage:
 
     def tabs(self) -> list[dict]:
         asymmetric = key_type(self.key.key_spec) == "ASYMMETRIC"
+        # Only symmetric encryption keys have a rotation status (kms-spec.md 8.3).
+        symmetric = self.key.key_spec == "SYMMETRIC_DEFAULT"
         return [{"slug": slug, "label": label, "url": reverse(name, args=[self.key.id])}
-                for slug, label, name in TABS if slug != "public-key" or asymmetric]
+                for slug, label, name in TABS
+                if (slug != "public-key" or asymmetric) and (slug != "rotation" or symmetric)
+                and (slug != "key-material" or self.key.origin == "EXTERNAL")]
 
     def render(self, tab: str, context: dict | None = None, status: int = 200):
         section = AWS_MANAGED if self.read_only else CUSTOMER_MANAGED

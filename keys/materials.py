@@ -65,8 +65,10 @@ def open_material(key: Key, version: int) -> OpenedMaterial | None:
             _opened.move_to_end(cache_key)
             return opened
     row = KeyMaterial.objects.filter(key=key, version=version).first()
-    if row is None:
-        return None  # never cached: the version may be stored later (import, rotation)
+    if row is None or not row.wrapped:
+        # Never cached: the version may be stored later (import, rotation). An emptied row is
+        # imported material that was deleted or expired (keys/imports.py) until re-imported.
+        return None
     opened = OpenedMaterial(version=version, material_id=row.material_id,
                             plaintext=unwrap_material(key_arn=key.arn, version=version,
                                                       wrapped=row.wrapped))
@@ -75,3 +77,12 @@ def open_material(key: Key, version: int) -> OpenedMaterial | None:
         while len(_opened) > _OPENED_CACHE_SIZE:
             _opened.popitem(last=False)
     return opened
+
+
+def forget_opened(key_id) -> None:
+    """Drop every opened version of `key_id` from this process's cache (the scheduled deletion
+    destroys a key's material; its plaintext must not stay in memory until evicted)."""
+    key_id = str(key_id)
+    with _opened_lock:
+        for cache_key in [cache_key for cache_key in _opened if str(cache_key[0]) == key_id]:
+            del _opened[cache_key]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import actions, create_views, detail_views, views
+from . import actions, create_views, detail_views, import_views, rotation_views, views
 
 app_name = "keys"
 urlpatterns = [
@@ -45,6 +45,19 @@ urlpatterns = [
     path("keys/<uuid:key_id>/grants/revoke", detail_views.key_grant_revoke,
          name="key_grant_revoke"),
     path("keys/<uuid:key_id>/audit", detail_views.key_audit, name="key_audit"),
+    # Imported key material (kms-spec.md 8.3): keys/import_views.py
+    path("keys/<uuid:key_id>/key-material", import_views.key_material, name="key_material"),
+    path("keys/<uuid:key_id>/key-material/import", import_views.key_material_import,
+         name="key_material_import"),
+    path("keys/<uuid:key_id>/key-material/parameters", import_views.key_material_parameters,
+         name="key_material_parameters"),
+    path("keys/<uuid:key_id>/key-material/delete", import_views.key_material_delete,
+         name="key_material_delete"),
+    path("keys/<uuid:key_id>/rotation", rotation_views.key_rotation, name="key_rotation"),
+    path("keys/<uuid:key_id>/rotation/edit", rotation_views.key_rotation_edit,
+         name="key_rotation_edit"),
+    path("keys/<uuid:key_id>/rotation/rotate-now", rotation_views.key_rotate_now,
+         name="key_rotate_now"),
     path("defaultKeys", views.aws_managed_keys, name="aws_managed_keys"),
     path("aliases", views.aliases, name="aliases"),
     path("custom-key-stores", views.custom_key_stores, name="custom_key_stores"),

@@ -7,6 +7,8 @@ not unwrap.
 """
 
 import functools
+import hashlib
+import hmac
 
 from django.conf import settings
 
@@ -34,3 +36,44 @@ def wrap_material(*, key_arn: str, version: int, material: bytes) -> bytes:
 
 def unwrap_material(*, key_arn: str, version: int, wrapped: bytes) -> bytes:
     return root_key().unwrap(bytes(wrapped), aad=material_aad(key_arn, version))
+
+
+# --- imported key material (keys/imports.py) --------------------------------------------------
+
+def import_key_aad(key_arn: str, token_digest: str) -> bytes:
+    # Bound to the key and the token: a wrapping key row copied to another key or token fails.
+    return f"{key_arn}#import#{token_digest}".encode()
+
+
+def wrap_import_private_key(*, key_arn: str, token_digest: str, private_der: bytes) -> bytes:
+    return root_key().wrap(private_der, aad=import_key_aad(key_arn, token_digest))
+
+
+def unwrap_import_private_key(*, key_arn: str, token_digest: str, wrapped: bytes) -> bytes:
+    return root_key().unwrap(bytes(wrapped), aad=import_key_aad(key_arn, token_digest))
+
+
+def commitment_aad(key_arn: str) -> bytes:
+    return f"{key_arn}#commitment".encode()
+
+
+def _material_digest(key_arn: str, material: bytes) -> bytes:
+    return hashlib.sha256(key_arn.encode() + b"\x00" + material).digest()
+
+
+def wrap_material_commitment(*, key_arn: str, material: bytes) -> bytes:
+    """A commitment to imported material: its SHA-256 (bound to the key ARN), wrapped under the
+    root key.
+
+    Kept after the material itself is deleted, so a re-import can be checked to be the same
+    material without storing it. Wrapped rather than stored in the clear, so a database reader
+    cannot test guesses of the material against it (a plain hash of a leaked key would confirm
+    it); wrapped rather than keyed with a key derived from the root key, so a root-key rotation
+    re-wraps it like every other wrapped value, even after the material is gone.
+    """
+    return root_key().wrap(_material_digest(key_arn, material), aad=commitment_aad(key_arn))
+
+
+def material_matches_commitment(*, key_arn: str, material: bytes, wrapped: bytes) -> bool:
+    committed = root_key().unwrap(bytes(wrapped), aad=commitment_aad(key_arn))
+    return hmac.compare_digest(committed, _material_digest(key_arn, material))

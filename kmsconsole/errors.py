@@ -114,6 +114,20 @@ class InvalidGrantIdError(ClientError):
     code = "InvalidGrantIdException"
 
 
+# Imported key material (kms-spec.md 2.8).
+
+class IncorrectKeyMaterialError(ClientError):
+    code = "IncorrectKeyMaterialException"
+
+
+class InvalidImportTokenError(ClientError):
+    code = "InvalidImportTokenException"
+
+
+class ExpiredImportTokenError(ClientError):
+    code = "ExpiredImportTokenException"
+
+
 # IAM errors without a KMS counterpart (IAM's Query-protocol codes and statuses).
 
 class NoSuchEntityError(KmsError):

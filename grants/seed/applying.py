@@ -12,6 +12,7 @@ from django.conf import settings
 
 from grants import services as grant_services
 from grants.principals import Caller
+from keys import rotation as key_rotation
 from keys import services as key_services
 
 from .entries import (
@@ -152,6 +153,7 @@ def _apply_key(account: AccountEntry, key: KeyEntry, done: list[str]) -> None:
             key_services.alias_create(caller=caller, alias_name=key.alias,
                                       target_key_id=str(created.id))
             done.append(f"created alias {key.alias} -> key {created.id} {where}")
+        _apply_rotation(caller, key, str(created.id), f"key {created.id}", where, done)
         return
     key_id = str(key.existing.id)
     named = f"key {key_id}" + (f" ({key.alias})" if key.alias else "")
@@ -166,3 +168,13 @@ def _apply_key(account: AccountEntry, key: KeyEntry, done: list[str]) -> None:
     if key.policy_changes:
         key_services.key_put_policy(caller=caller, key_id=key_id, policy=key.policy.text)
         done.append(f"changed the key policy of {named} {where}")
+    _apply_rotation(caller, key, key_id, named, where, done)
+
+
+def _apply_rotation(caller, key: KeyEntry, key_id: str, named: str, where: str,
+                    done: list[str]) -> None:
+    if key.rotation_changes:
+        key_rotation.key_rotation_enable(caller=caller, key_id=key_id,
+                                         rotation_period_days=key.rotation_days)
+        done.append(f"enabled automatic rotation every {key.rotation_days} days for {named} "
+                    f"{where}")

@@ -98,9 +98,11 @@ class KeyEntry:
     region: str
     tags: dict[str, str]
     policy: PolicyDocument | None = None
+    rotation_days: int | None = None
     existing: Key | None = None
     tags_to_set: list[tuple[str, str]] = field(default_factory=list)
     policy_changes: bool = False
+    rotation_changes: bool = False
 
 
 @dataclass

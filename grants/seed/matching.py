@@ -239,7 +239,11 @@ def _match_key(account: AccountEntry, key: KeyEntry, declared: Declared,
             _check_principals(key.policy, f"{key.path}.policy", declared, problems)
     if key.existing is None:
         key.tags_to_set = list(key.tags.items())
+        key.rotation_changes = key.rotation_days is not None
         return
+    key.rotation_changes = key.rotation_days is not None and not (
+        key.existing.rotation_enabled
+        and key.existing.rotation_period_days == key.rotation_days)
     current = dict(key.existing.tags.values_list("tag_key", "tag_value"))
     key.tags_to_set = [(k, v) for k, v in key.tags.items() if current.get(k) != v]
     kms_check(problems, f"{key.path}.tags", key_validation.validate_tags, key.tags_to_set,

@@ -93,23 +93,14 @@ def join(path: str, name) -> str:
     return f"{path}.{name}" if path else str(name)
 
 
-# Part of the format, implemented by a later issue. Refused, never ignored: a file that asks for
-# automatic rotation must not seem to have been applied while it was not.
-NOT_YET = {"rotation_days": "automatic rotation"}
-
-
 def fields(data, path: str, allowed: set[str], problems: Problems) -> dict | None:
-    """`data` as a mapping with only `allowed` fields (unknown and not-yet fields are problems)."""
+    """`data` as a mapping with only `allowed` fields (unknown fields are problems)."""
     if not isinstance(data, dict):
         problems.add(path, f"expected a mapping, got {type_name(data)}")
         return None
     for name in data:
-        where = join(path, name)
-        if name in NOT_YET:
-            problems.add(where, f"'{name}' is not supported yet ({NOT_YET[name]} comes in a "
-                                "later release); remove it from the file")
-        elif name not in allowed:
-            problems.add(where, "unknown key")
+        if name not in allowed:
+            problems.add(join(path, name), "unknown key")
     return data
 
 

@@ -21,6 +21,7 @@ from grants.models import (
 )
 from keys import validation as key_validation
 from keys.crypto import specs
+from keys.rotation import MAX_ROTATION_PERIOD_DAYS, MIN_ROTATION_PERIOD_DAYS
 from kmsconsole.errors import KmsError
 
 from .entries import (
@@ -52,7 +53,8 @@ ACCESS_KEY_FIELDS = {"id", "secret"}
 POLICY_FIELDS = {"name", "description", "document"}
 ROLE_FIELDS = {"name", "description", "trust_policy", "max_session_duration", "policies",
                "inline_policies"}
-KEY_FIELDS = {"alias", "description", "spec", "usage", "region", "tags", "policy"}
+KEY_FIELDS = {"alias", "description", "spec", "usage", "region", "tags", "policy",
+              "rotation_days"}
 ACCOUNT_ALIAS_PATTERN = re.compile(r"[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 MAX_IAM_DESCRIPTION = 1000  # IAM: a role's or a managed policy's description
 POLICY_NAME_RULE = "use 1-128 letters, digits and + = , . @ _ -"
@@ -283,7 +285,26 @@ def _read_key(item, path: str, problems: Problems) -> KeyEntry | None:
     if data.get("policy") is not None:
         policy = policy_document(data["policy"], f"{path}.policy", problems, kind="key",
                                  max_size=key_validation.MAX_POLICY_BYTES)
-    return KeyEntry(path, alias, description, spec or "", usage or "", region, tags, policy)
+    return KeyEntry(path, alias, description, spec or "", usage or "", region, tags, policy,
+                    rotation_days=_read_rotation_days(data, spec, path, problems))
+
+
+def _read_rotation_days(data: dict, spec: str | None, path: str,
+                        problems: Problems) -> int | None:
+    """Automatic rotation every `rotation_days` (EnableKeyRotation's RotationPeriodInDays);
+    absent leaves the key's rotation as it is. Only symmetric encryption keys rotate."""
+    value = data.get("rotation_days")
+    if value is None:
+        return None
+    low, high = MIN_ROTATION_PERIOD_DAYS, MAX_ROTATION_PERIOD_DAYS
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.add(f"{path}.rotation_days", f"expected a number of days from {low} to {high}")
+        return None
+    if spec is not None and spec != "SYMMETRIC_DEFAULT":
+        problems.add(f"{path}.rotation_days", "automatic rotation is for symmetric encryption "
+                                              f"keys (SYMMETRIC_DEFAULT), not {spec}")
+        return None
+    return value
 
 
 def _read_spec_and_usage(data: dict, path: str, problems: Problems):

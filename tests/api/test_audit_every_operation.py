@@ -34,8 +34,9 @@ from grants import kms_grants
 from grants import services as iam
 from grants.models import Grant, SessionCredential, User
 from grants.policy import api_default_policy
-from keys import operations, services
+from keys import imports, operations, services
 from keys.models import Alias, Key, Tag
+from tests.byok import make_material, wrap_offline
 from tests.conftest import ACCOUNT_ID, REGION, caller_for, make_user
 
 from .conftest import create_access_key
@@ -51,6 +52,8 @@ WRITES = {
     "CreateKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
     "UpdateKeyDescription", "PutKeyPolicy", "CreateAlias", "UpdateAlias", "DeleteAlias",
     "TagResource", "UntagResource", "CreateGrant", "RetireGrant", "RevokeGrant",
+    "ImportKeyMaterial", "DeleteImportedKeyMaterial",
+    "EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand",
 }
 
 
@@ -153,6 +156,28 @@ def _granted(admin) -> dict:
 
 def _nothing(admin) -> dict:
     return {}
+
+
+def _external(admin) -> dict:
+    """`key` (origin EXTERNAL, waiting for its material), its import parameters and material
+    wrapped offline, and a `symmetric` key of AWS_KMS origin (which takes no import)."""
+    caller = caller_for(admin)
+    key = services.key_create(caller=caller, origin="EXTERNAL")
+    issued = imports.import_parameters_get(caller=caller, key_id=str(key.id),
+                                           wrapping_algorithm="RSAES_OAEP_SHA_256",
+                                           wrapping_key_spec="RSA_2048")
+    return {"key": key, "token": issued.import_token, "symmetric": services.key_create(
+        caller=caller), "encrypted": wrap_offline(issued.public_key, "RSAES_OAEP_SHA_256",
+                                                  make_material("SYMMETRIC_DEFAULT"))}
+
+
+def _imported(admin) -> dict:
+    ctx = _external(admin)
+    imports.import_key_material(caller=caller_for(admin), key_id=str(ctx["key"].id),
+                                import_token=ctx["token"],
+                                encrypted_key_material=ctx["encrypted"],
+                                expiration_model="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    return ctx
 
 
 # --- the cases --------------------------------------------------------------------------------
@@ -340,6 +365,43 @@ KMS_CASES = {
         _granted, lambda c: {"KeyId": _key_id(c), "GrantId": c["grant_id"]}, arns("key"),
         lambda c: {"KeyId": _key_id(c), "GrantId": "0" * 64}, "NotFoundException",
         arns("key")),
+    # --- imported key material ---
+    "GetParametersForImport": Case(
+        _external, lambda c: {"KeyId": _key_id(c), "WrappingAlgorithm": "RSAES_OAEP_SHA_1",
+                              "WrappingKeySpec": "RSA_3072"}, arns("key"),
+        lambda c: {"KeyId": _key_id(c, "symmetric"), "WrappingAlgorithm": "RSAES_OAEP_SHA_1",
+                   "WrappingKeySpec": "RSA_3072"}, "UnsupportedOperationException",
+        arns("symmetric")),
+    "ImportKeyMaterial": Case(
+        _external, lambda c: {"KeyId": _key_id(c), "ImportToken": c["token"],
+                              "EncryptedKeyMaterial": c["encrypted"],
+                              "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}, arns("key"),
+        lambda c: {"KeyId": _key_id(c), "ImportToken": b"not the token" * 4,
+                   "EncryptedKeyMaterial": c["encrypted"],
+                   "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+        "InvalidImportTokenException", arns("key")),
+    "DeleteImportedKeyMaterial": Case(
+        _imported, lambda c: {"KeyId": c["key"].arn}, arns("key"),
+        lambda c: {"KeyId": _key_id(c, "symmetric")}, "UnsupportedOperationException",
+        arns("symmetric")),
+    # --- rotation ---
+    "EnableKeyRotation": Case(
+        _with_disabled, lambda c: {"KeyId": _key_id(c), "RotationPeriodInDays": 180},
+        arns("key"), lambda c: {"KeyId": _key_id(c, "disabled")}, "DisabledException",
+        arns("disabled")),
+    "DisableKeyRotation": Case(
+        _with_pending_deletion, lambda c: {"KeyId": _key_id(c)}, arns("key"),
+        lambda c: {"KeyId": _key_id(c, "doomed")}, "KMSInvalidStateException", arns("doomed")),
+    "GetKeyRotationStatus": Case(
+        _signing, lambda c: {"KeyId": _key_id(c, "symmetric")}, arns("symmetric"),
+        lambda c: {"KeyId": _key_id(c)}, "UnsupportedOperationException", arns("key")),
+    "RotateKeyOnDemand": Case(
+        _with_disabled, lambda c: {"KeyId": c["key"].arn}, arns("key"),
+        lambda c: {"KeyId": _key_id(c, "disabled")}, "DisabledException", arns("disabled")),
+    "ListKeyRotations": Case(
+        _symmetric, lambda c: {"KeyId": _key_id(c), "IncludeKeyMaterial": "ALL_KEY_MATERIAL"},
+        arns("key"), lambda c: {"KeyId": _key_id(c), "Marker": "not-a-marker-we-issued"},
+        "InvalidMarkerException", arns("key")),
 }
 
 

@@ -35,8 +35,9 @@ from api.handlers import HANDLERS
 from audit.models import AuditEvent
 from grants import kms_grants
 from grants.policy import api_default_policy
-from keys import operations, services
+from keys import imports, operations, services
 from keys.models import Key
+from tests.byok import make_material, wrap_offline
 from tests.conftest import ACCOUNT_ID, REGION, caller_for
 
 from .conftest import create_access_key
@@ -72,6 +73,10 @@ class World:
     principal: str = ""              # the admin's ARN: grantee and retiring principal
     grant_id: str = ""               # a grant on `symmetric` ...
     grant_token: str = ""            # ... and its token
+    imported: Key | None = None      # an EXTERNAL key with its material imported
+    pending_import: Key | None = None  # an EXTERNAL key waiting for its material ...
+    import_token: bytes = b""        # ... its import token ...
+    wrapped_material: bytes = b""    # ... and material wrapped under that token's public key
 
 
 def build_world(admin) -> World:
@@ -106,10 +111,28 @@ def build_world(admin) -> World:
     grant, grant_token = kms_grants.grant_create(
         caller=caller, key_id=str(symmetric.id), grantee_principal=admin.arn,
         retiring_principal=admin.arn, operations=["Decrypt", "RetireGrant"])
+    imported, pending_import = (services.key_create(caller=caller, origin="EXTERNAL")
+                                for _ in range(2))
+    wrapped = {}
+    for key in (imported, pending_import):
+        issued = imports.import_parameters_get(caller=caller, key_id=str(key.id),
+                                               wrapping_algorithm="RSAES_OAEP_SHA_256",
+                                               wrapping_key_spec="RSA_2048")
+        wrapped[key.id] = (issued.import_token, wrap_offline(
+            issued.public_key, "RSAES_OAEP_SHA_256", make_material("SYMMETRIC_DEFAULT")))
+    imports.import_key_material(caller=caller, key_id=str(imported.id),
+                                import_token=wrapped[imported.id][0],
+                                encrypted_key_material=wrapped[imported.id][1],
+                                expiration_model="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    import_token, wrapped_material = wrapped[pending_import.id]
+    refs += [str(imported.id), str(pending_import.id)]
     return World(create_access_key(admin), symmetric, rsa, hmac_key, doomed, ciphertext,
                  signature, mac, key_refs=refs, aliases=aliases,
-                 blobs=[ciphertext, plain_ciphertext, signature, mac], principal=admin.arn,
-                 grant_id=grant.grant_id, grant_token=grant_token)
+                 blobs=[ciphertext, plain_ciphertext, signature, mac, import_token,
+                        wrapped_material],
+                 principal=admin.arn, grant_id=grant.grant_id, grant_token=grant_token,
+                 imported=imported, pending_import=pending_import, import_token=import_token,
+                 wrapped_material=wrapped_material)
 
 
 @pytest.fixture
@@ -134,6 +157,19 @@ def valid_body(operation: str, world: World) -> dict:
         "CreateKey": {"Description": "fuzz", "Tags": [{"TagKey": "t", "TagValue": "v"}]},
         "Decrypt": {"CiphertextBlob": b64(world.ciphertext), "EncryptionContext": CONTEXT},
         "DeleteAlias": {"AliasName": "alias/fuzz-spare"},
+        "DeleteImportedKeyMaterial": {"KeyId": str(world.imported.id)},
+        "DisableKeyRotation": {"KeyId": sym},
+        "EnableKeyRotation": {"KeyId": sym, "RotationPeriodInDays": 180},
+        "GetKeyRotationStatus": {"KeyId": sym},
+        "GetParametersForImport": {"KeyId": str(world.pending_import.id),
+                                   "WrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256",
+                                   "WrappingKeySpec": "RSA_3072"},
+        "ImportKeyMaterial": {"KeyId": str(world.pending_import.id),
+                              "ImportToken": b64(world.import_token),
+                              "EncryptedKeyMaterial": b64(world.wrapped_material),
+                              "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+        "ListKeyRotations": {"KeyId": sym, "Limit": 2},
+        "RotateKeyOnDemand": {"KeyId": sym},
         "DescribeKey": {"KeyId": "alias/fuzz-rsa"},
         "DisableKey": {"KeyId": sym},
         "EnableKey": {"KeyId": sym},

@@ -261,15 +261,51 @@ def test_an_unknown_key_is_an_error_naming_its_path_and_nothing_is_applied(tmp_p
     assert table_counts() == before
 
 
-def test_automatic_rotation_is_not_implemented_yet_and_is_refused_not_ignored(tmp_path):
-    before = table_counts()
-    message = seed_error(minimal("""\
+def test_rotation_days_enables_automatic_rotation_once(tmp_path):
+    body = minimal("""\
         keys:
-          - alias: alias/x
-            rotation_days: 365
+          - alias: alias/rotating
+            rotation_days: 180
+    """)
+    out = run_seed(body, tmp_path)
+    key = key_of("alias/rotating")
+    assert (key.rotation_enabled, key.rotation_period_days) == (True, 180)
+    assert f"enabled automatic rotation every 180 days for key {key.id}" in out
+    enabled = AuditEvent.objects.filter(event_name="EnableKeyRotation", key_id=str(key.id))
+    assert enabled.count() == 1
+    next_rotation = key.next_rotation_date
+    assert run_seed(body, tmp_path).endswith("nothing to change.\n")  # applied again
+    key.refresh_from_db()
+    assert key.next_rotation_date == next_rotation and enabled.count() == 1
+
+
+def test_rotation_days_changes_the_period_of_an_existing_key(tmp_path):
+    run_seed(minimal("""\
+        keys:
+          - alias: alias/rotating
     """), tmp_path)
-    assert ("accounts[0].keys[0].rotation_days: 'rotation_days' is not supported yet "
-            "(automatic rotation comes in a later release)") in message
+    assert not key_of("alias/rotating").rotation_enabled
+    out = run_seed(minimal("""\
+        keys:
+          - alias: alias/rotating
+            rotation_days: 400
+    """), tmp_path)
+    key = key_of("alias/rotating")
+    assert (key.rotation_enabled, key.rotation_period_days) == (True, 400)
+    assert "enabled automatic rotation every 400 days" in out
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    (["rotation_days: 89"], "expected a number of days from 90 to 2560"),
+    (['rotation_days: "365"'], "expected a number of days from 90 to 2560"),
+    (["spec: HMAC_256", "usage: GENERATE_VERIFY_MAC", "rotation_days: 365"],
+     "automatic rotation is for symmetric encryption keys (SYMMETRIC_DEFAULT), not HMAC_256"),
+])
+def test_a_rotation_days_that_cannot_apply_is_refused_with_its_path(tmp_path, lines, problem):
+    before = table_counts()
+    fields = "".join(f"    {line}\n" for line in lines)
+    message = seed_error(minimal("keys:\n  - alias: alias/x\n" + fields), tmp_path)
+    assert f"accounts[0].keys[0].rotation_days: {problem}" in message
     assert table_counts() == before
 
 

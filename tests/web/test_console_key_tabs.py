@@ -75,12 +75,13 @@ def test_every_tab_is_a_page_with_the_tab_marked_current(signed_in, key, suffix)
 
 
 def test_the_tabs_of_a_symmetric_and_an_asymmetric_key(signed_in, key, signing_key):
-    nav = ["Key policy", "Cryptographic configuration", "Tags", "Aliases", "Grants", "Audit"]
+    nav = ["Key policy", "Cryptographic configuration", "Tags", "Key rotation", "Aliases",
+           "Grants", "Audit"]
     html = signed_in.get(f"/kms/keys/{key.id}").content.decode()
     assert names(html, "a", **{"class": "tabs__tab"}) == nav
     html = signed_in.get(f"/kms/keys/{signing_key.id}").content.decode()
-    assert names(html, "a", **{"class": "tabs__tab"}) == nav[:4] + ["Public key", "Grants",
-                                                                    "Audit"]
+    assert names(html, "a", **{"class": "tabs__tab"}) == nav[:3] + ["Aliases", "Public key",
+                                                                    "Grants", "Audit"]
 
 
 @pytest.mark.parametrize("suffix", TAB_PAGES + ["/public-key", "/public-key/download"])
