@@ -29,6 +29,28 @@ class MFACodeForm(forms.Form):
         return code
 
 
+class ChangePasswordForm(forms.Form):
+    """Change password (IAM's ChangePassword): the old password, the new one twice. The
+    account's password policy is the service's to check (grants.passwords)."""
+
+    old_password = forms.CharField(label="Old password", max_length=128, strip=False,
+                                   widget=forms.PasswordInput(
+                                       attrs={"autocomplete": "current-password"}))
+    new_password = forms.CharField(label="New password", max_length=128, strip=False,
+                                   widget=forms.PasswordInput(
+                                       attrs={"autocomplete": "new-password"}))
+    confirm_password = forms.CharField(label="Confirm new password", max_length=128,
+                                       strip=False, widget=forms.PasswordInput(
+                                           attrs={"autocomplete": "new-password"}))
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("new_password") and data.get("confirm_password")
+                and data["new_password"] != data["confirm_password"]):
+            self.add_error("confirm_password", "The passwords do not match.")
+        return data
+
+
 # --- MFA device (templates/iam/mfa) -----------------------------------------------------------
 
 class MFADeviceNameForm(forms.Form):

@@ -4,7 +4,12 @@ DeleteVirtualMFADevice), as the IAM console's Security credentials tab offers th
 
 The "Multi-factor authentication (MFA)" container is templates/iam/users/_mfa.html; the user's
 Security credentials tab includes it with the context `mfa_context()` returns, and
-/iam/users/<name>/mfa shows it alone. Its forms carry `next`, the page to return to.
+/iam/users/details/<name>/mfa shows it alone. Its forms carry `next`, the page to return to.
+
+Every page reads the user as the user's detail page does (GetUser, authorized and audited,
+grants.user_views.open_user) before anything else. Threat: user-name probing; a caller who
+may not read users gets the same 403 whether the name exists or not, and a 404 only once
+allowed to read it.
 
 The new device's secret (as text and as a QR code of its otpauth:// URI) is shown once: in the
 response to the POST that created the device (never cached), never on a page a GET returns.
@@ -25,7 +30,7 @@ from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import mfa
 from .forms import MFADeviceNameForm, MFAEnableForm
-from .selectors import user_get
+from .user_views import open_user
 
 
 def mfa_context(request, user) -> dict:
@@ -49,11 +54,10 @@ def _crumbs(user, label: str | None = None) -> list[dict]:
 
 
 def _user(request, name: str):
-    """(user, None) or (None, the error page) for a user of the caller's account."""
-    try:
-        return user_get(account_id=console_caller(request).account_id, name=name), None
-    except KmsError as error:
-        return None, kms_error_page(request, error)
+    """(user, None) or (None, the error page) for a user of the caller's account, read with
+    the caller's permission (GetUser) like every page of a user."""
+    page, refusal = open_user(request, name)
+    return (page.user if page is not None else None), refusal
 
 
 def _back(request, user):
@@ -158,6 +162,9 @@ def mfa_remove(request, name: str):
     if request.method == "GET":
         context = {"title": "Remove MFA device?", "breadcrumbs": crumbs, "mfa_user": user,
                    "next": back, **mfa_context(request, user)}
+        if isinstance(context["mfa_error"], AccessDeniedError):
+            # A refusal is the 403 page, as on every IAM page, not a confirmation with a note.
+            return kms_error_page(request, context["mfa_error"], breadcrumbs=crumbs)
         return render(request, "iam/mfa/remove.html", context)
     try:
         if mfa.mfa_device_list(caller=console_caller(request), user=user):

@@ -110,6 +110,9 @@ class User(AbstractBaseUser):
     failed_signin_count = models.PositiveIntegerField(default=0)
     signin_locked_until = models.DateTimeField(null=True, blank=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
+    # IAM's PasswordResetRequired ("Users must create a new password at next sign-in"): the
+    # next console sign-in leads to Change password before any other page (grants.passwords).
+    password_reset_required = models.BooleanField(default=False)
 
     objects = UserManager()
 

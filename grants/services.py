@@ -158,21 +158,26 @@ def validate_secret_access_key(secret: str) -> None:
         raise ValidationError(SECRET_ACCESS_KEY_RULE)
 
 
-def user_set_password(*, caller: Caller, user: User, password: str) -> User:
+def user_set_password(*, caller: Caller, user: User, password: str,
+                      password_reset_required: bool = False) -> User:
     """CreateLoginProfile / UpdateLoginProfile: give `user` a console password or change it.
 
-    The password must pass the configured password validators; the event names the user only.
+    The password must pass the configured password validators; the event names the user and
+    PasswordResetRequired only (as CloudTrail records them). With `password_reset_required`
+    the user's next console sign-in leads to Change password first (grants.passwords).
     """
     event_name = "UpdateLoginProfile" if user.has_usable_password() else "CreateLoginProfile"
     with operation(caller, event_name, read_only=False, event_source=IAM,
-                   request_parameters={"userName": user.name}):
+                   request_parameters={"userName": user.name,
+                                       "passwordResetRequired": password_reset_required}):
         authorize(caller, f"iam:{event_name}", resource_arn=user.arn,
                   resource_account_id=user.account_id)
         validate_console_password(password, user=user)
         password_remember(user)  # the old hash, for the policy's reuse prevention
         user.set_password(password)
         user.password_changed_at = timezone.now()
-        user.save(update_fields=["password", "password_changed_at"])
+        user.password_reset_required = bool(password_reset_required)
+        user.save(update_fields=["password", "password_changed_at", "password_reset_required"])
         return user
 
 

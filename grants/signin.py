@@ -38,6 +38,13 @@ password and would keep trying (and keep the lock going). The cost is that the m
 attacker that the user name exists, after ten audited failures; the audit trail and the lock
 itself bound that.
 
+Password expiry (grants.passwords). A right password (and MFA code) whose password expired
+under the account's MaxPasswordAge, or of a user whose administrator asked for a new password
+at next sign-in, signs in with ConsoleLogin "Success" as AWS records it, and the result says a
+password change must come first (the view keeps the rest of the console closed until then).
+Under HardExpiry an expired password signs nothing in: the attempt is a failure whose
+errorMessage says why, and it does not count towards the lockout (the password was right).
+
 Services here never read the request; the view starts the session (django.contrib.auth.login).
 """
 
@@ -54,26 +61,32 @@ from kmsconsole.errors import KmsError
 
 from .mfa import device_code_accepted, user_has_mfa
 from .models import MFADevice, User
+from .passwords import PasswordState, console_password_state
 from .principals import CLOUDTRAIL_TIME_FORMAT, SOURCE_CONSOLE, Caller, Principal
 from .selectors import signin_candidate
 
 SIGNIN_EVENT_SOURCE = "signin.amazonaws.com"
 HIDDEN_USER_NAME = "HIDDEN_DUE_TO_SECURITY_REASONS"
 FAILED_AUTHENTICATION = "Failed authentication"
+PASSWORD_EXPIRED_DETAIL = ("The password has expired and must be reset by an administrator "
+                           "(the account's password policy has HardExpiry).")
 
 
 class SignInFailedError(KmsError):
     """A refused sign-in; the message never says which of the three fields was wrong.
 
-    `locked_until` is set when the user's sign-in is locked (by this attempt or before)."""
+    `locked_until` is set when the user's sign-in is locked (by this attempt or before);
+    `password_expired` when the password was right but expired under HardExpiry."""
 
     code = FAILED_AUTHENTICATION
     status = 401
 
     def __init__(self, message: str = FAILED_AUTHENTICATION, *,
-                 locked_until: datetime.datetime | None = None):
+                 locked_until: datetime.datetime | None = None,
+                 password_expired: bool = False):
         super().__init__(message)
         self.locked_until = locked_until
+        self.password_expired = password_expired
 
 
 @dataclass(frozen=True)
@@ -95,10 +108,12 @@ class SignInAttempt:
 
 @dataclass(frozen=True)
 class SignInResult:
-    """A right password: the user, and whether an MFA code must follow before a session."""
+    """A right password: the user, whether an MFA code must follow before a session, and
+    whether the session must change the password before anything else."""
 
     user: User
     mfa_required: bool = False
+    password_change_required: bool = False
 
 
 def console_sign_in(*, account: str, user_name: str, password: str,
@@ -121,22 +136,24 @@ def console_sign_in(*, account: str, user_name: str, password: str,
             if user is not None and user_has_mfa(user):
                 return SignInResult(user=user, mfa_required=True)
             failure = None if user is not None else _count_failure(row)
+        change_required = False
         if user is not None:
-            _count_success(user)
+            failure, change_required = _password_checks(user)
             principal = Principal.for_user(user)
         else:
             principal = _failed_principal(account_id, candidate)
         _record_attempt(attempt, principal, mfa_used=False, failure=failure)
     if failure is not None:
         raise failure
-    return SignInResult(user=user)
+    return SignInResult(user=user, password_change_required=change_required)
 
 
-def console_sign_in_mfa(*, user_id: int, code: str, attempt: SignInAttempt) -> User:
+def console_sign_in_mfa(*, user_id: int, code: str, attempt: SignInAttempt) -> SignInResult:
     """The MFA code step of a sign-in whose password step named user `user_id`: the user when
     `code` is a fresh code of the user's enabled MFA device, else SignInFailedError (a wrong
     code counts towards the lockout like a wrong password). One ConsoleLogin event either
     way, with MFAUsed "Yes"."""
+    change_required = False
     with transaction.atomic():
         row = _locked_row(user_id)
         if row is None or not row.is_active:
@@ -147,11 +164,23 @@ def console_sign_in_mfa(*, user_id: int, code: str, attempt: SignInAttempt) -> U
             principal = Principal.for_user(row)
             failure = _check_code(row, code)
             if failure is None:
-                _count_success(row)
+                failure, change_required = _password_checks(row)
         _record_attempt(attempt, principal, mfa_used=True, failure=failure)
     if failure is not None:
         raise failure
-    return row
+    return SignInResult(user=row, password_change_required=change_required)
+
+
+def _password_checks(user: User) -> tuple[SignInFailedError | None, bool]:
+    """After the right password (and code): (the refusal under HardExpiry, or None after
+    counting the success; whether the password must be changed before the console opens)."""
+    state = console_password_state(user)
+    if state is PasswordState.HARD_EXPIRED:
+        # Not counted as a failure: the password was right, and retrying cannot help.
+        return SignInFailedError(f"{FAILED_AUTHENTICATION}. {PASSWORD_EXPIRED_DETAIL}",
+                                 password_expired=True), False
+    _count_success(user)
+    return None, state is PasswordState.CHANGE_REQUIRED
 
 
 def _check_code(row: User, code: str) -> SignInFailedError | None:

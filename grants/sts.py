@@ -181,6 +181,10 @@ def _context(caller: Caller, external_id: str | None) -> dict:
         "aws:SourceIp": caller.source_ip,
         "aws:UserAgent": caller.user_agent,
         "aws:RequestedRegion": caller.region,
+        # True for a console session signed in with an MFA code (Switch role from it), so a
+        # trust policy can demand MFA as IAM's documentation shows; false otherwise, as
+        # grants.authorization gives it for every other request.
+        "aws:MultiFactorAuthPresent": caller.mfa_authenticated,
     }
     if external_id is not None:
         context["sts:ExternalId"] = external_id

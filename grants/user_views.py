@@ -110,7 +110,8 @@ def user_create(request):
         created = users.user_create_with_access(
             caller=caller, name=data["name"], password=form.custom_password(),
             generate_password=form.generate_password(),
-            create_access_key=data["create_access_key"], policy_arns=data["policies"])
+            create_access_key=data["create_access_key"], policy_arns=data["policies"],
+            password_reset_required=form.reset_required())
     except AccessDeniedError as error:
         return error_page(request, error)
     except KmsError as error:

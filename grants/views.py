@@ -5,7 +5,9 @@ session fixation (login() issues a new session key), cross-site sign-in or sign-
 sign-out is POST only), passwords in logs or audit (sensitive_post_parameters; the audit event
 never holds it), telling which field was wrong (one message for every failure), and a half-done
 sign-in becoming a session (a right password of an MFA user starts no session: only the user's
-id waits in the anonymous session, for SIGNIN_MFA_STEP_SECONDS, for the code step).
+id waits in the anonymous session, for SIGNIN_MFA_STEP_SECONDS, for the code step), and an
+expired or administrator-reset password used for anything but changing it (the session is marked
+and grants.middleware serves only the Change password page until it is changed).
 """
 
 import time
@@ -15,6 +17,8 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -30,11 +34,15 @@ from kmsconsole.console import (
 )
 
 from .forms import MFACodeForm, SignInForm
+from .middleware import PASSWORD_CHANGE_SESSION_KEY, password_change_exempt
 from .signin import SignInAttempt, SignInFailedError, console_sign_in, console_sign_in_mfa
 
 SIGNIN_FAILED_MESSAGE = "Your authentication information is incorrect. Please try again."
 SIGNIN_LOCKED_MESSAGE = ("Too many failed sign-in attempts: sign-in for this user is "
                          "temporarily locked. Try again later.")
+# HardExpiry: only an administrator can help, so the page says so (the password was right).
+PASSWORD_EXPIRED_MESSAGE = ("Your password has expired. Contact your administrator to reset "
+                            "your password, then sign in again.")
 MFA_TIMED_OUT_MESSAGE = "Your sign-in timed out before the MFA code was entered. Sign in again."
 # The anonymous session's note of a right password waiting for its MFA code.
 PENDING_MFA_KEY = "signin_pending_mfa"
@@ -75,7 +83,7 @@ def _password_step(request, next_url: str):
             "user_id": result.user.pk,
             "expires_at": time.time() + settings.SIGNIN_MFA_STEP_SECONDS}
         return _mfa_page(request, MFACodeForm(), next_url)
-    return _start_session(request, result.user, next_url, mfa=False)
+    return _start_session(request, result, next_url, mfa=False)
 
 
 def _mfa_step(request, next_url: str):
@@ -86,12 +94,16 @@ def _mfa_step(request, next_url: str):
     if not form.is_valid():
         return _mfa_page(request, form, next_url)
     try:
-        user = console_sign_in_mfa(user_id=pending["user_id"], code=form.cleaned_data["mfa_code"],
-                                   attempt=_attempt(request, next_url))
+        result = console_sign_in_mfa(user_id=pending["user_id"],
+                                     code=form.cleaned_data["mfa_code"],
+                                     attempt=_attempt(request, next_url))
     except SignInFailedError as error:
+        if error.password_expired:
+            request.session.pop(PENDING_MFA_KEY, None)
+            return _password_page(request, SignInForm(), next_url, failure=error)
         return _mfa_page(request, MFACodeForm(), next_url, failure=error)
     request.session.pop(PENDING_MFA_KEY, None)
-    return _start_session(request, user, next_url, mfa=True)
+    return _start_session(request, result, next_url, mfa=True)
 
 
 def _pending_mfa(request) -> dict | None:
@@ -103,12 +115,15 @@ def _pending_mfa(request) -> dict | None:
     return pending
 
 
-def _start_session(request, user, next_url: str, *, mfa: bool):
+def _start_session(request, result, next_url: str, *, mfa: bool):
     region = current_region(request)
-    login(request, user, backend=BACKEND)  # a fresh session key: no session fixation
+    login(request, result.user, backend=BACKEND)  # a fresh session key: no session fixation
     request.session[REGION_SESSION_KEY] = region
     if mfa:
         request.session[MFA_SESSION_KEY] = True
+    if result.password_change_required:
+        request.session[PASSWORD_CHANGE_SESSION_KEY] = True
+        return redirect(f"{reverse('iam:change_password')}?{urlencode({'next': next_url})}")
     return redirect(next_url)
 
 
@@ -120,9 +135,12 @@ def _attempt(request, next_url: str) -> SignInAttempt:
 
 
 def _failure_context(failure: SignInFailedError | None) -> dict:
-    return {"failed": failure is not None, "failed_message": SIGNIN_FAILED_MESSAGE,
+    expired = failure is not None and failure.password_expired
+    return {"failed": failure is not None and not expired,
+            "failed_message": SIGNIN_FAILED_MESSAGE,
             "locked": failure is not None and failure.locked_until is not None,
-            "locked_message": SIGNIN_LOCKED_MESSAGE}
+            "locked_message": SIGNIN_LOCKED_MESSAGE,
+            "password_expired": expired, "password_expired_message": PASSWORD_EXPIRED_MESSAGE}
 
 
 def _password_page(request, form, next_url: str, *, failure=None, notice: str = ""):
@@ -136,6 +154,7 @@ def _mfa_page(request, form, next_url: str, *, failure=None):
     return render(request, "grants/signin_mfa.html", context)
 
 
+@password_change_exempt
 @require_POST
 def signout(request):
     logout(request)

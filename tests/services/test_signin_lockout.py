@@ -212,7 +212,7 @@ def test_a_right_mfa_code_signs_in_once_and_resets_the_count(clock, alice_with_m
     alice, secret = alice_with_mfa
     fail()
     code = mfa.totp_code(secret, mfa.current_step())
-    assert console_sign_in_mfa(user_id=alice.pk, code=code, attempt=attempt()) == alice
+    assert console_sign_in_mfa(user_id=alice.pk, code=code, attempt=attempt()).user == alice
     assert fresh(alice).failed_signin_count == 0
     assert login_records()[-1]["additionalEventData"]["MFAUsed"] == "Yes"
     assert login_records()[-1]["responseElements"] == {"ConsoleLogin": "Success"}

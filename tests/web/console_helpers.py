@@ -16,6 +16,19 @@ def create_key(user, *, alias: str | None = None, extra_aliases=(), **kwargs):
     return key
 
 
+def enabled_mfa_device(user) -> str:
+    """Give `user` an enabled virtual MFA device; its TOTP secret (for mfa.totp_code)."""
+    from grants import mfa
+    from grants.models import MFADevice
+
+    device = MFADevice(user=user, serial_number=mfa.serial_number_for(user, user.name),
+                       enabled=True)
+    secret = mfa.new_totp_secret()
+    device.set_secret(secret)
+    device.save()
+    return secret
+
+
 class _Collector(HTMLParser):
     """Elements with their attributes and text (text of nested elements included)."""
 

@@ -140,7 +140,7 @@ def test_the_users_list_shows_console_access_mfa_access_keys_and_last_activity(
                                                          "1 (1 active)", "Never")
     assert activity.endswith("ago") and created.endswith("UTC")
     assert user_row(html, "build-bot")[2:7] == ["Disabled", "Not assigned", "-", "-", "Never"]
-    assert elements(html, "a", href="/iam/users/alice")
+    assert elements(html, "a", href="/iam/users/details/alice")
     assert "Create user" in names(html, "a")
     event = last_event("ListUsers")
     assert (event.event_source, event.source, event.error_code) == (
@@ -197,20 +197,20 @@ ANONYMOUS_URLS = [
     ("get", "/iam/users"),
     ("get", "/iam/users/create"),
     ("post", "/iam/users/create"),
-    ("get", "/iam/users/alice"),
-    ("post", "/iam/users/alice/attach"),
-    ("post", "/iam/users/alice/detach"),
-    ("post", "/iam/users/alice/inline/create"),
-    ("post", "/iam/users/alice/inline/p/edit"),
-    ("post", "/iam/users/alice/inline/p/delete"),
-    ("get", "/iam/users/alice/security-credentials"),
-    ("post", "/iam/users/alice/console-access"),
-    ("post", "/iam/users/alice/access-keys/create"),
-    ("post", "/iam/users/alice/access-keys/AKIAEXAMPLE000000001/status"),
-    ("post", "/iam/users/alice/access-keys/AKIAEXAMPLE000000001/delete"),
-    ("get", "/iam/users/alice/access"),
-    ("get", "/iam/users/alice/audit"),
-    ("post", "/iam/users/alice/delete"),
+    ("get", "/iam/users/details/alice"),
+    ("post", "/iam/users/details/alice/attach"),
+    ("post", "/iam/users/details/alice/detach"),
+    ("post", "/iam/users/details/alice/inline/create"),
+    ("post", "/iam/users/details/alice/inline/p/edit"),
+    ("post", "/iam/users/details/alice/inline/p/delete"),
+    ("get", "/iam/users/details/alice/security-credentials"),
+    ("post", "/iam/users/details/alice/console-access"),
+    ("post", "/iam/users/details/alice/access-keys/create"),
+    ("post", "/iam/users/details/alice/access-keys/AKIAEXAMPLE000000001/status"),
+    ("post", "/iam/users/details/alice/access-keys/AKIAEXAMPLE000000001/delete"),
+    ("get", "/iam/users/details/alice/access"),
+    ("get", "/iam/users/details/alice/audit"),
+    ("post", "/iam/users/details/alice/delete"),
 ]
 
 
@@ -248,7 +248,8 @@ def test_create_user_page_offers_console_access_access_key_and_every_policy(sign
     assert fields and all(e["attrs"]["id"] in labelled for e in fields)
     checkboxes = [e for e in elements(html, "input", type="checkbox")]
     assert all(e["attrs"].get("aria-label") or e["attrs"]["name"] in (
-        "console_access", "create_access_key") for e in checkboxes)
+        "console_access", "password_reset_required", "create_access_key")
+        for e in checkboxes)
 
 
 def test_create_user_shows_the_password_and_the_secret_once_with_a_csv(signed_in, account):
@@ -403,7 +404,7 @@ def test_policy_descriptions_on_the_create_page_are_rendered_inert(signed_in, ad
 def test_the_permissions_tab_lists_managed_and_inline_policies(signed_in, admin, alice):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice,
                                     policy_name="describe", document=allow())
-    response = signed_in.get("/iam/users/alice")
+    response = signed_in.get("/iam/users/details/alice")
     html = response.content.decode()
     assert response.status_code == 200
     assert names(html, "h1") == ["alice"]
@@ -419,20 +420,20 @@ def test_the_permissions_tab_lists_managed_and_inline_policies(signed_in, admin,
 
 
 def test_the_summary_shows_console_access_and_access_keys(signed_in, alice, alice_key):
-    html = signed_in.get("/iam/users/alice").content.decode()
+    html = signed_in.get("/iam/users/details/alice").content.decode()
     summary = html.split('aria-labelledby="user-summary"')[1].split("</section>")[0]
     assert "Enabled without MFA" in summary
     assert alice_key[0].access_key_id in summary and "Never used." in summary
 
 
 def test_a_missing_user_is_a_404_page(signed_in):
-    response = signed_in.get("/iam/users/nobody-here")
+    response = signed_in.get("/iam/users/details/nobody-here")
     assert response.status_code == 404
     assert "The user with name nobody-here cannot be found." in response.content.decode()
 
 
 def test_a_user_is_not_shown_to_a_user_without_permission(nobody_client, nobody, alice):
-    response = nobody_client.get("/iam/users/alice")
+    response = nobody_client.get("/iam/users/details/alice")
     assert response.status_code == 403
     assert "iam:GetUser" in response.content.decode()
     event = last_event("GetUser")
@@ -440,17 +441,18 @@ def test_a_user_is_not_shown_to_a_user_without_permission(nobody_client, nobody,
 
 
 def test_a_denied_user_cannot_tell_a_missing_user_from_a_hidden_one(nobody_client, alice):
-    hidden = nobody_client.get("/iam/users/alice")
-    missing = nobody_client.get("/iam/users/nobody-here")
+    hidden = nobody_client.get("/iam/users/details/alice")
+    missing = nobody_client.get("/iam/users/details/nobody-here")
     assert hidden.status_code == missing.status_code == 403
 
 
 def test_attach_policies_lists_what_is_not_attached_and_attaches(signed_in, admin, alice):
-    html = signed_in.get("/iam/users/alice/attach").content.decode()
+    html = signed_in.get("/iam/users/details/alice/attach").content.decode()
     offered = [e["attrs"]["value"] for e in elements(html, "input", name="policies")]
     assert offered == [ADMIN_ACCESS, KEY_ADMIN]
-    response = signed_in.post("/iam/users/alice/attach", {"policies": [KEY_ADMIN]}, follow=True)
-    assert response.redirect_chain[-1][0] == "/iam/users/alice"
+    response = signed_in.post("/iam/users/details/alice/attach", {"policies": [KEY_ADMIN]},
+                              follow=True)
+    assert response.redirect_chain[-1][0] == "/iam/users/details/alice"
     assert flashes(response) == ["Policy was successfully attached to user."]
     assert alice.attached_policies.filter(arn=KEY_ADMIN).exists()
     event = last_event("AttachUserPolicy")
@@ -459,20 +461,21 @@ def test_attach_policies_lists_what_is_not_attached_and_attaches(signed_in, admi
 
 
 def test_attach_without_a_choice_says_so(signed_in, alice):
-    response = signed_in.post("/iam/users/alice/attach", {}, follow=True)
+    response = signed_in.post("/iam/users/details/alice/attach", {}, follow=True)
     assert flashes(response) == ["Select one or more policies to attach."]
 
 
 def test_an_unknown_policy_is_not_attached_and_says_why(signed_in, alice):
     arn = f"arn:aws:iam::{ACCOUNT_ID}:policy/missing"
-    response = signed_in.post("/iam/users/alice/attach", {"policies": [arn]}, follow=True)
+    response = signed_in.post("/iam/users/details/alice/attach", {"policies": [arn]}, follow=True)
     assert flashes(response) == [f"NoSuchEntity: Policy {arn} does not exist or is not "
                                  "attachable."]
     assert last_event("AttachUserPolicy").error_code == "NoSuchEntity"
 
 
 def test_detach_removes_the_policy(signed_in, admin, alice):
-    response = signed_in.post("/iam/users/alice/detach", {"policy_arn": READ_ONLY}, follow=True)
+    response = signed_in.post("/iam/users/details/alice/detach", {"policy_arn": READ_ONLY},
+                              follow=True)
     assert flashes(response) == ["Policy KMSReadOnly removed."]
     assert not alice.attached_policies.exists()
     event = last_event("DetachUserPolicy")
@@ -480,10 +483,10 @@ def test_detach_removes_the_policy(signed_in, admin, alice):
 
 
 def test_attach_and_detach_are_refused_to_a_reader(reader_client, alice):
-    response = reader_client.post("/iam/users/alice/attach", {"policies": [ADMIN_ACCESS]})
+    response = reader_client.post("/iam/users/details/alice/attach", {"policies": [ADMIN_ACCESS]})
     assert response.status_code == 403 and "iam:AttachUserPolicy" in response.content.decode()
     assert last_event("AttachUserPolicy").error_code == "AccessDeniedException"
-    response = reader_client.post("/iam/users/alice/detach", {"policy_arn": READ_ONLY})
+    response = reader_client.post("/iam/users/details/alice/detach", {"policy_arn": READ_ONLY})
     assert response.status_code == 403
     assert last_event("DetachUserPolicy").error_code == "AccessDeniedException"
     assert list(alice.attached_policies.values_list("arn", flat=True)) == [READ_ONLY]
@@ -492,22 +495,24 @@ def test_attach_and_detach_are_refused_to_a_reader(reader_client, alice):
 def test_attach_and_detach_enforce_csrf(admin, alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    assert client.post("/iam/users/alice/attach", {"policies": [ADMIN_ACCESS]}).status_code == 403
-    assert client.post("/iam/users/alice/detach", {"policy_arn": READ_ONLY}).status_code == 403
+    assert client.post("/iam/users/details/alice/attach",
+                       {"policies": [ADMIN_ACCESS]}).status_code == 403
+    assert client.post("/iam/users/details/alice/detach",
+                       {"policy_arn": READ_ONLY}).status_code == 403
     assert list(alice.attached_policies.values_list("arn", flat=True)) == [READ_ONLY]
 
 
 # --- Permissions: inline policies ---------------------------------------------------------------
 
 def test_create_inline_policy_uses_the_policy_editor_and_saves(signed_in, admin, alice):
-    html = signed_in.get("/iam/users/alice/inline/create").content.decode()
+    html = signed_in.get("/iam/users/details/alice/inline/create").content.decode()
     editor = elements(html, "textarea", id="inline-policy")[0]
     assert editor["attrs"]["hx-post"] == "/iam/policies/validate"
     assert "Policy editor" in names(html, "label")
-    response = signed_in.post("/iam/users/alice/inline/create",
+    response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "use-keys", "policy": allow("kms:Encrypt")},
                               follow=True)
-    assert response.redirect_chain[-1][0] == "/iam/users/alice"
+    assert response.redirect_chain[-1][0] == "/iam/users/details/alice"
     assert flashes(response) == ["Policy use-keys created."]
     assert json.loads(alice.inline_policies.get(name="use-keys").document)[
         "Statement"][0]["Action"] == "kms:Encrypt"
@@ -517,7 +522,7 @@ def test_create_inline_policy_uses_the_policy_editor_and_saves(signed_in, admin,
 
 
 def test_the_inline_editor_validates_without_saving(signed_in, alice):
-    response = signed_in.post("/iam/users/alice/inline/create",
+    response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "p", "policy": '{"Version": "2012-10-17"',
                                "validate": "1"})
     html = response.content.decode()
@@ -532,7 +537,7 @@ def test_the_inline_editor_validates_without_saving(signed_in, alice):
 
 
 def test_a_malformed_inline_policy_is_explained_and_not_saved(signed_in, alice):
-    response = signed_in.post("/iam/users/alice/inline/create",
+    response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "p", "policy": document({"Effect": "Maybe"})})
     assert response.status_code == 400
     assert "MalformedPolicyDocumentException" in response.content.decode()
@@ -542,7 +547,7 @@ def test_a_malformed_inline_policy_is_explained_and_not_saved(signed_in, alice):
 
 def test_inline_policies_together_stay_within_iam_user_quota(signed_in, alice):
     big = allow(["kms:" + "Describe" * 40 + str(n) for n in range(8)])
-    response = signed_in.post("/iam/users/alice/inline/create",
+    response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "big", "policy": big})
     assert response.status_code == 400
     assert "LimitExceededException" in response.content.decode()
@@ -552,7 +557,7 @@ def test_inline_policies_together_stay_within_iam_user_quota(signed_in, alice):
 def test_creating_never_replaces_an_inline_policy_of_the_same_name(signed_in, admin, alice):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow())
-    response = signed_in.post("/iam/users/alice/inline/create",
+    response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "p", "policy": allow("kms:Encrypt")})
     assert response.status_code == 400
     assert "The user already has a policy named p." in response.content.decode()
@@ -562,16 +567,16 @@ def test_creating_never_replaces_an_inline_policy_of_the_same_name(signed_in, ad
 def test_edit_and_delete_an_inline_policy(signed_in, admin, alice):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow())
-    html = signed_in.get("/iam/users/alice/inline/p/edit").content.decode()
+    html = signed_in.get("/iam/users/details/alice/inline/p/edit").content.decode()
     assert "kms:DescribeKey" in text_of(html, "textarea", id="inline-policy")
     assert last_event("GetUserPolicy").error_code == ""
-    response = signed_in.post("/iam/users/alice/inline/p/edit",
+    response = signed_in.post("/iam/users/details/alice/inline/p/edit",
                               {"policy_name": "renamed", "policy": allow("kms:Decrypt")},
                               follow=True)
     assert flashes(response) == ["Policy p updated."]
     assert list(alice.inline_policies.values_list("name", flat=True)) == ["p"]
     assert "kms:Decrypt" in alice.inline_policies.get(name="p").document
-    response = signed_in.post("/iam/users/alice/inline/p/delete", follow=True)
+    response = signed_in.post("/iam/users/details/alice/inline/p/delete", follow=True)
     assert flashes(response) == ["Policy p removed."]
     assert not alice.inline_policies.exists()
     assert last_event("DeleteUserPolicy").error_code == ""
@@ -580,18 +585,18 @@ def test_edit_and_delete_an_inline_policy(signed_in, admin, alice):
 def test_an_inline_policy_document_is_rendered_inert(signed_in, admin, alice):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow(resource=f"arn:aws:kms:::{SCRIPT}"))
-    html = signed_in.get("/iam/users/alice/inline/p/edit").content.decode()
+    html = signed_in.get("/iam/users/details/alice/inline/p/edit").content.decode()
     assert SCRIPT not in html and "&lt;script&gt;" in html
 
 
 def test_inline_policy_changes_are_refused_to_a_reader(reader_client, admin, alice):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow())
-    response = reader_client.post("/iam/users/alice/inline/create",
+    response = reader_client.post("/iam/users/details/alice/inline/create",
                                   {"policy_name": "q", "policy": allow()})
     assert response.status_code == 403
     assert last_event("PutUserPolicy").error_code == "AccessDeniedException"
-    response = reader_client.post("/iam/users/alice/inline/p/delete")
+    response = reader_client.post("/iam/users/details/alice/inline/p/delete")
     assert response.status_code == 403
     assert last_event("DeleteUserPolicy").error_code == "AccessDeniedException"
     assert list(alice.inline_policies.values_list("name", flat=True)) == ["p"]
@@ -600,7 +605,7 @@ def test_inline_policy_changes_are_refused_to_a_reader(reader_client, admin, ali
 def test_inline_policy_forms_enforce_csrf(admin, alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    response = client.post("/iam/users/alice/inline/create",
+    response = client.post("/iam/users/details/alice/inline/create",
                            {"policy_name": "q", "policy": allow()})
     assert response.status_code == 403 and not alice.inline_policies.exists()
 
@@ -611,7 +616,7 @@ def test_the_security_credentials_tab_shows_password_mfa_and_access_keys_with_la
         signed_in, alice, alice_key):
     access_key, secret = alice_key
     use_access_key(Client(), (access_key.access_key_id, secret))
-    response = signed_in.get("/iam/users/alice/security-credentials")
+    response = signed_in.get("/iam/users/details/alice/security-credentials")
     html = response.content.decode()
     assert response.status_code == 200
     assert secret not in html
@@ -630,15 +635,15 @@ def test_the_security_credentials_tab_shows_password_mfa_and_access_keys_with_la
 def test_a_request_with_a_bad_signature_does_not_count_as_use(signed_in, alice, alice_key):
     access_key, _ = alice_key
     signed_post(Client(), "ListKeys", {}, (access_key.access_key_id, "W" * 40))
-    html = signed_in.get("/iam/users/alice/security-credentials").content.decode()
+    html = signed_in.get("/iam/users/details/alice/security-credentials").content.decode()
     assert table_rows(html.split('id="access-keys"')[1])[0][2] == "Never"
 
 
 def test_create_access_key_shows_the_secret_once_with_a_csv(signed_in, admin, alice):
-    page = signed_in.get("/iam/users/alice/access-keys/create")
+    page = signed_in.get("/iam/users/details/alice/access-keys/create")
     assert page.status_code == 200 and "Create access key" in names(page.content.decode(),
                                                                     "button")
-    response = signed_in.post("/iam/users/alice/access-keys/create")
+    response = signed_in.post("/iam/users/details/alice/access-keys/create")
     html = response.content.decode()
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -653,16 +658,16 @@ def test_create_access_key_shows_the_secret_once_with_a_csv(signed_in, admin, al
     event = last_event("CreateAccessKey")
     assert (event.principal_arn, event.error_code) == (admin.arn, "")
     assert secret not in json.dumps(event.as_record())
-    after = signed_in.get("/iam/users/alice/security-credentials").content.decode()
+    after = signed_in.get("/iam/users/details/alice/security-credentials").content.decode()
     assert secret not in after and access_key.access_key_id in after
 
 
 def test_a_third_access_key_is_refused_on_the_page(signed_in, alice):
     services.access_key_create(caller=scheduler(), user=alice)
     services.access_key_create(caller=scheduler(), user=alice)
-    html = signed_in.get("/iam/users/alice/security-credentials").content.decode()
+    html = signed_in.get("/iam/users/details/alice/security-credentials").content.decode()
     assert "Create access key" not in names(html, "a")  # the quota is reached
-    response = signed_in.post("/iam/users/alice/access-keys/create")
+    response = signed_in.post("/iam/users/details/alice/access-keys/create")
     assert response.status_code == 400
     assert "Cannot exceed quota for AccessKeysPerUser: 2" in response.content.decode()
     assert alice.access_keys.count() == 2
@@ -670,7 +675,7 @@ def test_a_third_access_key_is_refused_on_the_page(signed_in, alice):
 
 def test_make_inactive_and_activate_an_access_key(signed_in, admin, alice, alice_key):
     access_key, _ = alice_key
-    url = f"/iam/users/alice/access-keys/{access_key.access_key_id}/status"
+    url = f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status"
     response = signed_in.post(url, {"status": "Inactive"}, follow=True)
     assert flashes(response) == [f"Access key {access_key.access_key_id} deactivated."]
     access_key.refresh_from_db()
@@ -688,7 +693,7 @@ def test_make_inactive_and_activate_an_access_key(signed_in, admin, alice, alice
 
 def test_an_inactive_access_key_signs_no_request(signed_in, alice, alice_key):
     access_key, secret = alice_key
-    signed_in.post(f"/iam/users/alice/access-keys/{access_key.access_key_id}/status",
+    signed_in.post(f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status",
                    {"status": "Inactive"})
     response = signed_post(Client(), "ListKeys", {}, (access_key.access_key_id, secret))
     assert response.status_code == 400
@@ -697,8 +702,9 @@ def test_an_inactive_access_key_signs_no_request(signed_in, alice, alice_key):
 
 def test_an_unknown_status_is_refused(signed_in, alice, alice_key):
     access_key, _ = alice_key
-    response = signed_in.post(f"/iam/users/alice/access-keys/{access_key.access_key_id}/status",
-                              {"status": "Paused"}, follow=True)
+    response = signed_in.post(
+        f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status",
+        {"status": "Paused"}, follow=True)
     assert flashes(response)[0].startswith("ValidationException: 1 validation error detected")
     access_key.refresh_from_db()
     assert access_key.status == "Active"
@@ -706,7 +712,7 @@ def test_an_unknown_status_is_refused(signed_in, alice, alice_key):
 
 def test_an_active_access_key_is_not_deleted(signed_in, alice, alice_key):
     access_key, _ = alice_key
-    url = f"/iam/users/alice/access-keys/{access_key.access_key_id}/delete"
+    url = f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/delete"
     html = signed_in.get(url).content.decode()
     assert "Make the access key inactive first" in html
     assert "Delete" not in names(html, "button")
@@ -721,7 +727,7 @@ def test_delete_an_inactive_access_key_after_typing_its_id(signed_in, admin, ali
     access_key, _ = alice_key
     users.access_key_update_status(caller=scheduler(), user=alice,
                                    access_key_id=access_key.access_key_id, status="Inactive")
-    url = f"/iam/users/alice/access-keys/{access_key.access_key_id}/delete"
+    url = f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/delete"
     html = signed_in.get(url).content.decode()
     assert ("To confirm deletion, enter the access key ID in the text input field."
             in names(html, "label"))
@@ -737,25 +743,25 @@ def test_delete_an_inactive_access_key_after_typing_its_id(signed_in, admin, ali
 
 
 def test_deleting_an_unknown_access_key_says_so(signed_in, alice):
-    response = signed_in.get("/iam/users/alice/access-keys/AKIAEXAMPLE000000001/delete",
+    response = signed_in.get("/iam/users/details/alice/access-keys/AKIAEXAMPLE000000001/delete",
                              follow=True)
     assert flashes(response) == ["The access key AKIAEXAMPLE000000001 does not exist."]
 
 
 def test_access_key_changes_are_refused_to_a_reader(reader_client, alice, alice_key):
     access_key, _ = alice_key
-    response = reader_client.post("/iam/users/alice/access-keys/create")
+    response = reader_client.post("/iam/users/details/alice/access-keys/create")
     assert response.status_code == 403 and "iam:CreateAccessKey" in response.content.decode()
     assert last_event("CreateAccessKey").error_code == "AccessDeniedException"
     response = reader_client.post(
-        f"/iam/users/alice/access-keys/{access_key.access_key_id}/status",
+        f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status",
         {"status": "Inactive"})
     assert response.status_code == 403
     assert last_event("UpdateAccessKey").error_code == "AccessDeniedException"
     users.access_key_update_status(caller=scheduler(), user=alice,
                                    access_key_id=access_key.access_key_id, status="Inactive")
     response = reader_client.post(
-        f"/iam/users/alice/access-keys/{access_key.access_key_id}/delete",
+        f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/delete",
         {"confirmation": access_key.access_key_id})
     assert response.status_code == 403
     assert last_event("DeleteAccessKey").error_code == "AccessDeniedException"
@@ -763,7 +769,7 @@ def test_access_key_changes_are_refused_to_a_reader(reader_client, alice, alice_
 
 
 def test_the_security_credentials_tab_is_refused_without_permission(nobody_client, alice):
-    response = nobody_client.get("/iam/users/alice/security-credentials")
+    response = nobody_client.get("/iam/users/details/alice/security-credentials")
     assert response.status_code == 403
     assert last_event("GetUser").error_code == "AccessDeniedException"
 
@@ -772,8 +778,8 @@ def test_access_key_forms_enforce_csrf(admin, alice, alice_key):
     access_key, _ = alice_key
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    assert client.post("/iam/users/alice/access-keys/create").status_code == 403
-    url = f"/iam/users/alice/access-keys/{access_key.access_key_id}/status"
+    assert client.post("/iam/users/details/alice/access-keys/create").status_code == 403
+    url = f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status"
     assert client.post(url, {"status": "Inactive"}).status_code == 403
     access_key.refresh_from_db()
     assert alice.access_keys.count() == 1 and access_key.status == "Active"
@@ -784,9 +790,9 @@ def test_access_key_forms_enforce_csrf(admin, alice, alice_key):
 def test_enable_console_access_with_an_autogenerated_password_shows_it_once(signed_in, admin,
                                                                             account):
     user = services.user_create(caller=caller_for(admin), name="dave")
-    page = signed_in.get("/iam/users/dave/console-access").content.decode()
+    page = signed_in.get("/iam/users/details/dave/console-access").content.decode()
     assert names(page, "h1") == ["Manage console access"]
-    response = signed_in.post("/iam/users/dave/console-access",
+    response = signed_in.post("/iam/users/details/dave/console-access",
                               {"console_access": "enable", "password_type": "autogenerated"})
     html = response.content.decode()
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
@@ -796,12 +802,12 @@ def test_enable_console_access_with_an_autogenerated_password_shows_it_once(sign
     event = last_event("CreateLoginProfile")
     assert (event.principal_arn, event.error_code) == (admin.arn, "")
     assert password not in json.dumps(event.as_record())
-    after = signed_in.get("/iam/users/dave/security-credentials").content.decode()
+    after = signed_in.get("/iam/users/details/dave/security-credentials").content.decode()
     assert password not in after
 
 
 def test_reset_a_console_password_to_a_custom_one(signed_in, alice):
-    response = signed_in.post("/iam/users/alice/console-access",
+    response = signed_in.post("/iam/users/details/alice/console-access",
                               {"console_access": "enable", "password_type": "custom",
                                "password": "N3w-Passw0rd!now"}, follow=True)
     assert flashes(response) == ["Console password set for alice."]
@@ -811,7 +817,7 @@ def test_reset_a_console_password_to_a_custom_one(signed_in, alice):
 
 
 def test_a_refused_console_password_is_explained_on_the_form(signed_in, alice):
-    response = signed_in.post("/iam/users/alice/console-access",
+    response = signed_in.post("/iam/users/details/alice/console-access",
                               {"console_access": "enable", "password_type": "custom",
                                "password": "short"})
     assert response.status_code == 400
@@ -821,24 +827,25 @@ def test_a_refused_console_password_is_explained_on_the_form(signed_in, alice):
 
 
 def test_disable_console_access_removes_the_password(signed_in, admin, alice):
-    response = signed_in.post("/iam/users/alice/console-access", {"console_access": "disable"},
+    response = signed_in.post("/iam/users/details/alice/console-access",
+                              {"console_access": "disable"},
                               follow=True)
     assert flashes(response) == ["Console access disabled for alice."]
     alice.refresh_from_db()
     assert not alice.has_usable_password()
     event = last_event("DeleteLoginProfile")
     assert (event.principal_arn, event.error_code) == (admin.arn, "")
-    again = signed_in.post("/iam/users/alice/console-access", {"console_access": "disable"})
+    again = signed_in.post("/iam/users/details/alice/console-access", {"console_access": "disable"})
     assert again.status_code == 400
     assert "Login Profile for User alice cannot be found." in again.content.decode()
 
 
 def test_console_password_changes_are_refused_to_a_reader(reader_client, alice):
-    response = reader_client.post("/iam/users/alice/console-access",
+    response = reader_client.post("/iam/users/details/alice/console-access",
                                   {"console_access": "disable"})
     assert response.status_code == 403
     assert last_event("DeleteLoginProfile").error_code == "AccessDeniedException"
-    response = reader_client.post("/iam/users/alice/console-access",
+    response = reader_client.post("/iam/users/details/alice/console-access",
                                   {"console_access": "enable", "password_type": "autogenerated"})
     assert response.status_code == 403
     assert last_event("UpdateLoginProfile").error_code == "AccessDeniedException"
@@ -849,7 +856,7 @@ def test_console_password_changes_are_refused_to_a_reader(reader_client, alice):
 def test_console_access_enforces_csrf(admin, alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    response = client.post("/iam/users/alice/console-access", {"console_access": "disable"})
+    response = client.post("/iam/users/details/alice/console-access", {"console_access": "disable"})
     assert response.status_code == 403
     alice.refresh_from_db()
     assert alice.has_usable_password()
@@ -873,7 +880,7 @@ def test_the_access_tab_lists_the_keys_whose_policy_or_grants_name_the_user(
     kms_grants.grant_create(caller=caller_for(admin), key_id=str(granted.id),
                             grantee_principal=alice.arn, operations=["Decrypt"])
     create_key(admin, alias="alias/unrelated")
-    response = signed_in.get("/iam/users/alice/access")
+    response = signed_in.get("/iam/users/details/alice/access")
     html = response.content.decode()
     assert response.status_code == 200
     rows = table_rows(html.split('id="user-access"')[1])
@@ -885,7 +892,7 @@ def test_the_access_tab_lists_the_keys_whose_policy_or_grants_name_the_user(
 
 
 def test_the_access_tab_is_refused_without_kms_list_keys(reader_client, alice):
-    response = reader_client.get("/iam/users/alice/access")
+    response = reader_client.get("/iam/users/details/alice/access")
     assert response.status_code == 403 and "kms:ListKeys" in response.content.decode()
     assert last_event("ListKeys").error_code == "AccessDeniedException"
 
@@ -895,7 +902,7 @@ def test_the_access_tab_is_refused_without_kms_list_keys(reader_client, alice):
 def test_the_audit_tab_shows_the_users_own_requests(signed_in, alice, alice_key):
     access_key, secret = alice_key
     use_access_key(Client(), (access_key.access_key_id, secret))
-    response = signed_in.get("/iam/users/alice/audit")
+    response = signed_in.get("/iam/users/details/alice/audit")
     html = response.content.decode()
     assert response.status_code == 200
     rows = table_rows(html.split('id="event-table"')[1])
@@ -904,18 +911,18 @@ def test_the_audit_tab_shows_the_users_own_requests(signed_in, alice, alice_key)
     lookup = last_event("LookupEvents")
     assert lookup.request_parameters["lookupAttributes"] == [
         {"attributeKey": "PrincipalArn", "attributeValue": alice.arn}]
-    fragment = signed_in.get("/iam/users/alice/audit", HTTP_HX_REQUEST="true")
+    fragment = signed_in.get("/iam/users/details/alice/audit", HTTP_HX_REQUEST="true")
     assert fragment.content.decode().lstrip().startswith('<section id="event-table"')
 
 
 def test_a_forged_page_token_is_a_message_not_a_500(signed_in, alice):
-    response = signed_in.get("/iam/users/alice/audit", {"next": "forged"})
+    response = signed_in.get("/iam/users/details/alice/audit", {"next": "forged"})
     assert response.status_code == 400
     assert "InvalidNextTokenException" in response.content.decode()
 
 
 def test_the_audit_tab_is_refused_without_cloudtrail_lookup(reader_client, alice):
-    response = reader_client.get("/iam/users/alice/audit")
+    response = reader_client.get("/iam/users/details/alice/audit")
     assert response.status_code == 403
     assert "cloudtrail:LookupEvents" in response.content.decode()
     assert last_event("LookupEvents").error_code == "AccessDeniedException"
@@ -927,7 +934,7 @@ def test_delete_lists_what_goes_first_and_asks_for_the_name(signed_in, admin, al
                                                             alice_key):
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow())
-    html = signed_in.get("/iam/users/alice/delete").content.decode()
+    html = signed_in.get("/iam/users/details/alice/delete").content.decode()
     listed = [" ".join(e["text"].split()) for e in elements(html, "li")
               if "deleted" in e["text"] or "detached" in e["text"]]
     assert listed == [f"Access key {alice_key[0].access_key_id} (Active), deleted",
@@ -935,7 +942,7 @@ def test_delete_lists_what_goes_first_and_asks_for_the_name(signed_in, admin, al
                       "p (inline policy), deleted"]
     assert ("To confirm deletion, enter the user name in the text input field."
             in names(html, "label"))
-    mistyped = signed_in.post("/iam/users/alice/delete", {"confirmation": "alicia"})
+    mistyped = signed_in.post("/iam/users/details/alice/delete", {"confirmation": "alicia"})
     assert mistyped.status_code == 400
     assert User.objects.filter(name="alice").exists()
     assert not AuditEvent.objects.filter(event_name="DeleteUser").exists()
@@ -950,7 +957,7 @@ def test_delete_removes_credentials_and_policies_first_each_with_its_event(
                           authentication_code_2=mfa.totp_code(secret, step))
     services.user_put_inline_policy(caller=caller_for(admin), user=alice, policy_name="p",
                                     document=allow())
-    response = signed_in.post("/iam/users/alice/delete", {"confirmation": "alice"},
+    response = signed_in.post("/iam/users/details/alice/delete", {"confirmation": "alice"},
                               follow=True)
     assert response.redirect_chain[-1][0] == "/iam/users"
     assert flashes(response) == ["User alice deleted."]
@@ -964,7 +971,7 @@ def test_delete_removes_credentials_and_policies_first_each_with_its_event(
 
 def test_delete_is_refused_to_a_reader_and_stops_at_the_first_refusal(reader_client, alice,
                                                                       alice_key):
-    response = reader_client.post("/iam/users/alice/delete", {"confirmation": "alice"})
+    response = reader_client.post("/iam/users/details/alice/delete", {"confirmation": "alice"})
     assert response.status_code == 403
     assert "iam:DeleteAccessKey" in response.content.decode()
     assert last_event("DeleteAccessKey").error_code == "AccessDeniedException"
@@ -974,6 +981,23 @@ def test_delete_is_refused_to_a_reader_and_stops_at_the_first_refusal(reader_cli
 def test_delete_enforces_csrf(admin, alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    response = client.post("/iam/users/alice/delete", {"confirmation": "alice"})
+    response = client.post("/iam/users/details/alice/delete", {"confirmation": "alice"})
     assert response.status_code == 403
     assert User.objects.filter(name="alice").exists()
+
+
+# --- a user named like a page of the list -------------------------------------------------------
+
+@pytest.mark.parametrize("tab", ["", "/security-credentials", "/access", "/audit", "/mfa"])
+def test_a_user_named_create_has_every_page_and_the_create_page_stays(signed_in, account,
+                                                                      tab):
+    """User pages sit under /iam/users/details/<name>: a user named "create" cannot hide the
+    Create user page, nor the other way round."""
+    make_user(account, "create")
+    response = signed_in.get(f"/iam/users/details/create{tab}")
+    assert response.status_code == 200
+    assert "create" in names(response.content.decode(), "h1")[0]
+    html = signed_in.get("/iam/users/create").content.decode()
+    assert names(html, "h1") == ["Create user"]
+    list_html = signed_in.get("/iam/users").content.decode()
+    assert elements(list_html, "a", href="/iam/users/details/create")

@@ -148,7 +148,7 @@ def test_the_user_audit_tab_filters_within_the_user(signed_in, account, alice):
     key_services.key_list(caller=caller_for(alice))
     with pytest.raises(AccessDeniedError):
         key_services.key_create(caller=caller_for(alice))
-    response = signed_in.get(f"/iam/users/{alice.name}/audit", {"denied_only": "true"})
+    response = signed_in.get(f"/iam/users/details/{alice.name}/audit", {"denied_only": "true"})
     html = response.content.decode()
     rows = table_rows(html.split('id="event-table"')[1])
     assert [row[0] for row in rows] == ["CreateKey"]

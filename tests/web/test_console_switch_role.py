@@ -82,7 +82,7 @@ def switch(client, **changes):
 def test_the_top_bar_offers_switch_role(alice_client):
     html = alice_client.get("/kms/keys").content.decode()
     menu = html.split('aria-label="User menu"', 1)[1].split("</ul>", 1)[0]
-    assert names("<ul" + menu, "a") == ["Switch role"]
+    assert names("<ul" + menu, "a") == ["Switch role", "Change password"]
     assert names("<ul" + menu, "button") == ["Sign out"]
     assert elements(html, "a", href="/iam/switch-role")
 

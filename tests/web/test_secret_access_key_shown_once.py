@@ -155,11 +155,11 @@ def world(client, admin, account):
 def test_the_secret_is_in_no_console_page_after_the_creation_page(world):
     client, secret, password = world["client"], world["secret"], world["password"]
     urls = [fill(route, world) for route in url_routes()]
-    assert "/iam/users/carol/security-credentials" in urls and "/kms/keys" in urls
+    assert "/iam/users/details/carol/security-credentials" in urls and "/kms/keys" in urls
     # The downloads and the filtered history too: the trail holds carol's requests.
     urls += ["/cloudtrail/events/download?format=csv", "/cloudtrail/events/download?format=jsonl",
              f"/cloudtrail/events?access_key_id={world['access_key_id']}",
-             f"/iam/users/carol/audit?user={world['access_key_id']}"]
+             f"/iam/users/details/carol/audit?user={world['access_key_id']}"]
     fetched = 0
     for url in urls:
         response = client.get(url)
