@@ -10,7 +10,6 @@ here, with eventSource sts.amazonaws.com.
 
 import logging
 import re
-import uuid
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
@@ -28,6 +27,7 @@ from kmsconsole.errors import (
     UnknownOperationError,
     ValidationError,
 )
+from kmsconsole.logs import request_id_of
 
 from . import sigv4
 from .views import MAX_BODY_BYTES, request_caller, unauthenticated_caller
@@ -146,7 +146,7 @@ def operation_name(form: dict[str, str]) -> str:
 
 @csrf_exempt
 def sts_api(request) -> HttpResponse:
-    request_id = str(uuid.uuid4())
+    request_id = request_id_of(request)  # the request's one id (kmsconsole/logs.py)
     body = request.body
     form, form_error = _form_or_error(body)
     event_name = form.get("Action", "")[:64] or "Unknown"

@@ -7,7 +7,6 @@ refused before a service runs are audited here; every response carries x-amzn-Re
 
 import json
 import logging
-import uuid
 
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,6 +20,7 @@ from kmsconsole.errors import (
     SerializationError,
     UnknownOperationError,
 )
+from kmsconsole.logs import request_id_of
 
 from . import model, sigv4
 from .handlers import HANDLERS
@@ -43,7 +43,9 @@ def error_response(request_id: str, error: KmsError) -> HttpResponse:
     body = {"__type": error.code}
     if error.message:
         body["message"] = error.message
-    return respond(request_id, error.status, body)
+    response = respond(request_id, error.status, body)
+    response.kms_error_code = error.code  # for the metrics and the access log (kmsconsole/)
+    return response
 
 
 def client_ip(request) -> str:
@@ -92,8 +94,12 @@ def operation_name(request) -> str:
 
 @csrf_exempt
 def kms_api(request) -> HttpResponse:
-    request_id = str(uuid.uuid4())
+    # One id for the request's log lines, audit event and response (kmsconsole/logs.py).
+    request_id = request_id_of(request)
     name = operation_name(request)[:64]
+    # Its metrics and access log line (kmsconsole/metrics.py); a name that is no operation
+    # counts as "Unknown", so callers cannot add label values at will.
+    request.kms_operation = name if name in HANDLERS else "Unknown"
     try:
         body = request.body
         signed = sigv4.authenticate(method=request.method, path=request.path,

@@ -172,6 +172,8 @@ def kms_env(tmp: Path) -> dict:
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
+        "AUDIT_DIGEST_KEY": base64.b64encode(os.urandom(32)).decode(),  # production mode
+        "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback, no TLS proxy in front
         "LOG_LEVEL": "WARNING",
     })
     return env

@@ -50,6 +50,9 @@ def configure() -> None:
         "KMS_ROOT_KEY": base64.b64encode(os.urandom(32)).decode(),
         "DJANGO_SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
         "DJANGO_DEBUG": "0",
+        # Production mode refuses to start without these (kmsconsole/production.py).
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "AUDIT_DIGEST_KEY": base64.b64encode(os.urandom(32)).decode(),
         "LOG_LEVEL": "WARNING",
     })
     import psycopg

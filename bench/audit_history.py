@@ -101,6 +101,8 @@ def bench_env() -> dict:
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1",
         "DJANGO_SECRET_KEY": base64.b64encode(bench_secret * 2).decode(),
+        "AUDIT_DIGEST_KEY": base64.b64encode(bench_secret[::-1]).decode(),  # production mode
+        "DJANGO_SECURE_SSL_REDIRECT": "0",  # the test client speaks plain HTTP
         "LOG_LEVEL": "WARNING",
     })
     return env

@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from grants.principals import SOURCE_CONSOLE, Caller, Principal
 from grants.switch_role import console_role_principal
 from kmsconsole.errors import AccessDeniedError, KmsError, NotFoundError
+from kmsconsole.logs import current_request_id
 
 REGION_SESSION_KEY = "kms_region"
 # Set by grants.views at a sign-in that passed an MFA code: aws:MultiFactorAuthPresent.
@@ -32,7 +33,9 @@ def user_agent(request) -> str:
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """The id of the request being served (kmsconsole/logs.py), so its audit events, its log
+    lines and its X-Request-Id header agree; a new one outside a request."""
+    return current_request_id() or str(uuid.uuid4())
 
 
 def current_region(request) -> str:

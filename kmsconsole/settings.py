@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from kmsconsole.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KMS_VAR_DIR", BASE_DIR / "var"))
 
@@ -25,7 +27,14 @@ def env(name: str, default: str | None = None) -> str | None:
         return value
     path = os.environ.get(f"{name}_FILE")
     if path:
-        return Path(path).read_text().strip()
+        try:
+            return Path(path).read_text().strip()
+        except OSError as error:
+            # A clear start-up error naming the variable and file, not a bare traceback.
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"{name}_FILE names {path}, which cannot be read ({error.strerror})") from None
     return default
 
 
@@ -56,9 +65,13 @@ def development_secret_key() -> str:
     return path.read_text().strip()
 
 
+# DJANGO_DEBUG=0 is production mode: no generated or derived secret is used, and start-up is
+# refused (kmsconsole/production.py, called below) until every secret and the allowed hosts are set.
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env("DJANGO_SECRET_KEY") or development_secret_key()
+SECRET_KEY = env("DJANGO_SECRET_KEY") or (development_secret_key() if DEBUG else "")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"] if DEBUG else [])
+# Origins (scheme://host) allowed to POST console forms besides the request's own host.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -74,7 +87,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so everything after it logs with the request's id; then count and time the request
+    # (kmsconsole/logs.py, kmsconsole/metrics.py).
+    "kmsconsole.logs.RequestIdMiddleware",
+    "kmsconsole.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn (no separate file server), before sessions and auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +101,8 @@ MIDDLEWARE = [
     # Every console page needs a signed-in user unless its view says otherwise
     # (@login_not_required: sign-in, /healthz, and POST / whose callers sign with SigV4).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A session that must change its password first sees nothing else (grants/middleware.py).
+    "grants.middleware.PasswordChangeRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -115,6 +136,9 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
+# The password apart from the URL, so it can come from a secrets file (DATABASE_PASSWORD_FILE).
+if env("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = env("DATABASE_PASSWORD")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "grants.User"
@@ -147,6 +171,20 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# HTTPS only in production (`manage.py check --deploy` is clean with these defaults). Threat:
+# credentials, session cookies and key material crossing the network in clear text, and a
+# downgrade to http:// by an attacker on the path (HSTS makes browsers refuse it).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Probes from load balancers, Docker and Prometheus speak plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS",
+                                         "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto: https. Opt-in, because a client
+# that can reach gunicorn directly could send that header itself and pass for HTTPS.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -155,16 +193,28 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise serves what collectstatic gathered (with gzip copies) from the web process itself.
+# File names are not hashed (no manifest): pages render even where collectstatic never ran (the
+# benches, a DEBUG=0 shell), and WhiteNoise lets browsers cache each file for 60 seconds, so a
+# release's CSS shows up within a minute.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Decided here, not from DEBUG at request time: pytest-django turns DEBUG off at run time, and
+# tests and development have no collected files, so they serve straight from static/ and apps.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Audit trail: tamper evidence (audit/chain.py, audit/digests.py) and retention
 # (audit/retention.py).
 # AUDIT_DIGEST_KEY signs the chain digests (HMAC-SHA256). Production must set it (or
 # AUDIT_DIGEST_KEY_FILE) to a long random secret of its own, and keep it: a digest verifies only
 # under the key that signed it. In development and tests, when it is not set, it is derived from
-# SECRET_KEY (HMAC with a fixed label, so the digest key never equals SECRET_KEY itself); that
-# fallback also keeps a production that forgot it running, with a warning at each digest, but
-# then anyone holding SECRET_KEY can sign digests too.
+# SECRET_KEY (HMAC with a fixed label, so the digest key never equals SECRET_KEY itself); in
+# production that fallback is refused at start-up (kmsconsole/production.py), since anyone holding
+# SECRET_KEY could then sign digests too.
 AUDIT_DIGEST_KEY_DERIVED = not env("AUDIT_DIGEST_KEY")
 AUDIT_DIGEST_KEY = env("AUDIT_DIGEST_KEY") or hmac.new(
     SECRET_KEY.encode(), b"kmsconsole audit digest key", hashlib.sha256).hexdigest()
@@ -197,6 +247,10 @@ AUDIT_ALERT_DECRYPT_MIN_COUNT = int(os.environ.get("AUDIT_ALERT_DECRYPT_MIN_COUN
 AUDIT_ALERT_KEY_USE_WINDOW_SECONDS = int(
     os.environ.get("AUDIT_ALERT_KEY_USE_WINDOW_SECONDS", "3600"))
 
+# How often beat runs the key sweep: rotate keys that are due, delete keys whose deletion
+# waiting period ended (keys/sweep.py). A due key waits at most this long.
+KMS_SWEEP_INTERVAL_SECONDS = int(os.environ.get("KMS_SWEEP_INTERVAL_SECONDS", "60"))
+
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport under var/ (no server).
 REDIS_URL = env("REDIS_URL")
 CELERY_QUEUE_DIR = Path(os.environ.get("CELERY_QUEUE_DIR", VAR_DIR / "celery"))
@@ -225,12 +279,18 @@ CELERY_BEAT_SCHEDULE: dict = {
                         "schedule": crontab(hour=3, minute=17)},
     "audit-alerts-scan": {"task": "audit.tasks.audit_alerts_scan",
                           "schedule": AUDIT_ALERT_SCAN_INTERVAL_SECONDS},
+    # Rotation and deletion (keys/sweep.py). A tick not started within one interval expires
+    # instead of queueing behind a long sweep: the next tick finds the same keys due anyway.
+    "kms-sweep": {"task": "keys.tasks.kms_sweep", "schedule": KMS_SWEEP_INTERVAL_SECONDS,
+                  "options": {"expires": KMS_SWEEP_INTERVAL_SECONDS}},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Key management.
-KMS_ROOT_KEY = env("KMS_ROOT_KEY")
+# Not env(): KMS_ROOT_KEY_FILE is read by keys/crypto/rootkey.py, which refuses a file that group
+# or others may read; env() would read it here and skip that check.
+KMS_ROOT_KEY = os.environ.get("KMS_ROOT_KEY")
 KMS_ROOT_KEY_FILE = os.environ.get("KMS_ROOT_KEY_FILE") or str(VAR_DIR / "root.key")
 # A development root key file is created on first use only in development; in production a
 # missing root key is an error, never a silently generated key that would orphan all material.
@@ -246,6 +306,16 @@ KMS_REGIONS = env_list(
     ],
 )
 
+# Production mode refuses to start without its secrets and allowed hosts: one message lists
+# everything missing (a generated root key would orphan all key material at the next start).
+if not DEBUG:
+    from kmsconsole.production import require_production_settings
+
+    require_production_settings(
+        root_key=KMS_ROOT_KEY, root_key_file=os.environ.get("KMS_ROOT_KEY_FILE"),
+        secret_key=env("DJANGO_SECRET_KEY"), allowed_hosts=ALLOWED_HOSTS,
+        audit_digest_key=env("AUDIT_DIGEST_KEY"))
+
 # Console sign-in (grants.signin). Threat: guessing a user's password online. After
 # SIGNIN_LOCKOUT_ATTEMPTS wrong passwords or MFA codes in a row, that user's sign-in is refused for
 # SIGNIN_LOCKOUT_SECONDS; SIGNIN_MFA_STEP_SECONDS is how long a right password waits for its MFA
@@ -254,9 +324,19 @@ SIGNIN_LOCKOUT_ATTEMPTS = int(os.environ.get("SIGNIN_LOCKOUT_ATTEMPTS", "10"))
 SIGNIN_LOCKOUT_SECONDS = int(os.environ.get("SIGNIN_LOCKOUT_SECONDS", "900"))
 SIGNIN_MFA_STEP_SECONDS = int(os.environ.get("SIGNIN_MFA_STEP_SECONDS", "300"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# Logs (kmsconsole/logs.py): to standard error, every line with its request id. LOG_FORMAT=json
+# writes one JSON object per line (the default outside development, for log collectors);
+# LOG_FORMAT=text a readable line (the default in development).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# The Celery worker keeps these handlers instead of installing its own, so its lines are in the
+# same format (JSON in production) as the web processes'.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# GET /metrics (kmsconsole/metrics.py) answers only clients from these addresses or networks
+# (comma-separated; empty: none) or with `Authorization: Bearer <METRICS_BEARER_TOKEN>`.
+METRICS_ALLOWED_IPS = [
+    item.strip()
+    for item in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",") if item.strip()
+]
+METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Max
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -53,9 +54,10 @@ from grants.policy.defaults import console_default_policy
 from grants.principals import Caller
 from grants.signin import HIDDEN_USER_NAME
 from grants.switch_role import SESSION_KEY as SWITCHED_ROLE
-from keys import services
+from keys import imports, rotation, services
 from keys.models import Alias, Key, KeyTablePreferences, Tag
 from kmsconsole.console import REGION_SESSION_KEY
+from tests.byok import make_material, wrap_offline
 from tests.conftest import ACCOUNT_ID, REGION, caller_for, make_user
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +189,34 @@ def _granted_key(admin) -> dict:
                                             grantee_principal=admin.arn,
                                             operations=["Encrypt", "Decrypt"])
     return {**ctx, "grant_id": grant.grant_id}
+
+
+def _external_key(admin) -> dict:
+    """A key of origin EXTERNAL waiting for its material, with import parameters issued and
+    material wrapped offline under them (tests/byok.py)."""
+    caller = caller_for(admin)
+    key = services.key_create(caller=caller, origin="EXTERNAL")
+    issued = imports.import_parameters_get(caller=caller, key_id=str(key.id),
+                                           wrapping_algorithm="RSAES_OAEP_SHA_256",
+                                           wrapping_key_spec="RSA_2048")
+    return {"key": key, "token": issued.import_token,
+            "encrypted": wrap_offline(issued.public_key, "RSAES_OAEP_SHA_256",
+                                      make_material("SYMMETRIC_DEFAULT"))}
+
+
+def _imported_key(admin) -> dict:
+    ctx = _external_key(admin)
+    imports.import_key_material(caller=caller_for(admin), key_id=str(ctx["key"].id),
+                                import_token=ctx["token"],
+                                encrypted_key_material=ctx["encrypted"],
+                                expiration_model="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    return ctx
+
+
+def _material_upload(ctx) -> dict:
+    return {"encrypted_key_material": SimpleUploadedFile("material.bin", ctx["encrypted"]),
+            "import_token": SimpleUploadedFile("token.bin", ctx["token"]),
+            "expiration": "does_not_expire"}
 
 
 def _console_policy_key(admin) -> dict:
@@ -373,6 +403,14 @@ def _user_changed(ctx) -> None:
     assert bob is None or snapshot_user(bob) != ctx["bob_before"]
 
 
+def _own_password_changed(ctx) -> None:
+    """The signed-in user's password is the new one, and the session survived the change."""
+    client = ctx["client"]
+    user = User.objects.get(pk=client.session["_auth_user_id"])
+    assert user.check_password(USER_PASSWORD)
+    assert client.get("/kms/keys").status_code == 200
+
+
 def _account_alias_is(alias: str | None) -> Callable[[dict], None]:
     def check(ctx):
         assert Account.objects.get(pk=ACCOUNT_ID).alias == alias
@@ -485,6 +523,26 @@ def _region_is(region: str) -> Callable[[dict], None]:
     return check
 
 
+def _rotating_key(admin) -> dict:
+    """A key with automatic rotation on (every 365 days)."""
+    ctx = _key(admin)
+    rotation.key_rotation_enable(caller=caller_for(admin), key_id=str(ctx["key"].id))
+    return ctx
+
+
+def _rotation_is(enabled: bool, period: int | None = None) -> Callable[[dict], None]:
+    def check(ctx):
+        key = Key.objects.get(pk=ctx["key"].pk)
+        assert key.rotation_enabled is enabled
+        if period is not None:
+            assert key.rotation_period_days == period
+    return check
+
+
+def _rotated(ctx) -> None:
+    assert Key.objects.get(pk=ctx["key"].pk).current_version == 2
+
+
 EDITED_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Sid": "Enable IAM User Permissions", "Effect": "Allow",
     "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "kms:*",
@@ -536,6 +594,8 @@ CASES = [
          None, note="the dialog's sentence"),
     Case("keys:create_key", _fixed("/kms/keys/create"), [], None, note="start"),
     Case("healthz", _fixed("/healthz"), [], None),
+    Case("metrics", _fixed("/metrics"), [], None, note="from loopback"),
+    Case("readyz", _fixed("/readyz"), [], None),
     Case("signin", _fixed("/signin"), [], None, note="page"),
     Case("root", _fixed("/"), [], None, note="the console's front door"),
 
@@ -596,6 +656,33 @@ CASES = [
          note="cancel deletion"),
 
     # --- the key's tabs ---
+    # Key rotation (keys/rotation_views.py)
+    Case("keys:key_rotation", _detail("key_rotation"),
+         reads() + [Ev("GetKeyRotationStatus", ("key",)), Ev("ListKeyRotations", ("key",))],
+         PAGE_REFUSED, setup=_key),
+    Case("keys:key_rotation_edit", _detail("key_rotation_edit"),
+         reads() + [Ev("GetKeyRotationStatus", ("key",))], PAGE_REFUSED, setup=_key,
+         note="form"),
+    Case("keys:key_rotation_edit", _detail("key_rotation_edit"),
+         reads() + [Ev("EnableKeyRotation", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("EnableKeyRotation", ("key",))), method="POST", setup=_key,
+         data=lambda ctx: {"automatic_rotation": "on", "rotation_period_days": "180"},
+         changed=_rotation_is(True, 180), note="enable"),
+    Case("keys:key_rotation_edit", _detail("key_rotation_edit"),
+         reads() + [Ev("DisableKeyRotation", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("DisableKeyRotation", ("key",))), method="POST",
+         setup=_rotating_key, changed=_rotation_is(False), note="disable"),
+    Case("keys:key_rotation_edit", _detail("key_rotation_edit"), reads(), PAGE_REFUSED,
+         reads(), method="POST", setup=_key,
+         data=lambda ctx: {"automatic_rotation": "on", "rotation_period_days": "30"},
+         ok_statuses=(400,), note="period out of range"),
+    Case("keys:key_rotate_now", _detail("key_rotate_now"),
+         reads() + [Ev("GetKeyRotationStatus", ("key",)), Ev("ListKeyRotations", ("key",))],
+         PAGE_REFUSED, setup=_key, note="confirmation"),
+    Case("keys:key_rotate_now", _detail("key_rotate_now"),
+         reads() + [Ev("RotateKeyOnDemand", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("RotateKeyOnDemand", ("key",))), method="POST", setup=_key,
+         changed=_rotated),
     Case("keys:key_policy_edit", _detail("key_policy_edit"),
          reads() + [Ev("PutKeyPolicy", ("key",))], PAGE_REFUSED,
          reads() + refused(Ev("PutKeyPolicy", ("key",))), method="POST", setup=_key,
@@ -646,6 +733,33 @@ CASES = [
          reads() + [Ev("RevokeGrant", ("key",))], PAGE_REFUSED,
          reads() + refused(Ev("RevokeGrant", ("key",))), method="POST", setup=_granted_key,
          data=lambda ctx: {"grant_id": ctx["grant_id"]}, changed=_grants_of_key(0)),
+
+    # --- imported key material (keys/import_views.py) ---
+    Case("keys:key_material", _detail("key_material"), reads(), PAGE_REFUSED,
+         setup=_imported_key),
+    Case("keys:key_material_import", _detail("key_material_import"), reads(), PAGE_REFUSED,
+         setup=_external_key, note="page"),
+    Case("keys:key_material_delete", _detail("key_material_delete"), reads(), PAGE_REFUSED,
+         setup=_imported_key, note="confirmation"),
+    Case("keys:key_material_parameters", _detail("key_material_parameters"),
+         reads() + [Ev("GetParametersForImport", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("GetParametersForImport", ("key",))), method="POST",
+         setup=_external_key,
+         data=lambda ctx: {"wrapping_key_spec": "RSA_2048",
+                           "wrapping_algorithm": "RSAES_OAEP_SHA_256"}),
+    Case("keys:key_material_import", _detail("key_material_import"),
+         reads() + [Ev("ImportKeyMaterial", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("ImportKeyMaterial", ("key",))), method="POST",
+         setup=_external_key, data=_material_upload, changed=_state("key", is_="Enabled"),
+         note="import"),
+    Case("keys:key_material_delete", _detail("key_material_delete"),
+         reads() + [Ev("DeleteImportedKeyMaterial", ("key",))], PAGE_REFUSED,
+         reads() + refused(Ev("DeleteImportedKeyMaterial", ("key",))), method="POST",
+         setup=_imported_key, data=lambda ctx: {"confirm": "on"},
+         changed=_state("key", is_="PendingImport"), note="delete"),
+    Case("keys:key_material_delete", _detail("key_material_delete"), reads(), PAGE_REFUSED,
+         reads(), method="POST", setup=_imported_key, ok_statuses=(400,),
+         note="not confirmed"),
 
     # --- the Create key wizard ---
     Case("keys:create_key", _fixed("/kms/keys/create"),
@@ -889,27 +1003,35 @@ CASES = [
          USER_REFUSED, method="POST", setup=_iam_user,
          data=lambda ctx: {"confirmation": "bob"}, changed=_user_changed),
 
-    # --- IAM: a user's MFA device ---
-    Case("iam:user_mfa", _user_page("user_mfa"), [iam_event("ListMFADevices")],
-         [iam_event("ListMFADevices", denied=True)], setup=_mfa_enabled),
-    Case("iam:mfa_assign", _user_page("mfa_assign"), [], None, setup=_iam_user,
-         note="device name form"),
-    Case("iam:mfa_assign", _user_page("mfa_assign"), [iam_event("CreateVirtualMFADevice")],
-         [iam_event("CreateVirtualMFADevice", denied=True)], method="POST", setup=_iam_user,
-         data=lambda ctx: {"device_name": "bob-phone"}, changed=_user_changed),
-    Case("iam:mfa_enable", _user_page("mfa_enable"), [iam_event("EnableMFADevice")],
-         [iam_event("EnableMFADevice", denied=True)], method="POST", setup=_mfa_created,
+    # --- IAM: a user's MFA device (read first like every page of a user: GetUser) ---
+    Case("iam:user_mfa", _user_page("user_mfa"), USER_READ + [iam_event("ListMFADevices")],
+         USER_REFUSED, setup=_mfa_enabled),
+    Case("iam:mfa_assign", _user_page("mfa_assign"), USER_READ, USER_REFUSED,
+         setup=_iam_user, note="device name form"),
+    Case("iam:mfa_assign", _user_page("mfa_assign"),
+         USER_READ + [iam_event("CreateVirtualMFADevice")], USER_REFUSED, method="POST",
+         setup=_iam_user, data=lambda ctx: {"device_name": "bob-phone"},
+         changed=_user_changed),
+    Case("iam:mfa_enable", _user_page("mfa_enable"), USER_READ + [iam_event("EnableMFADevice")],
+         USER_REFUSED, method="POST", setup=_mfa_created,
          data=lambda ctx: {"code_1": _two_codes(ctx)["authentication_code_1"],
                            "code_2": _two_codes(ctx)["authentication_code_2"]},
          changed=_user_changed),
-    # The confirmation shows a refusal to list the devices in its own alert (status 200).
-    Case("iam:mfa_remove", _user_page("mfa_remove"), [iam_event("ListMFADevices")],
-         [iam_event("ListMFADevices", denied=True)], setup=_mfa_enabled, refused_status=200),
     Case("iam:mfa_remove", _user_page("mfa_remove"),
-         [iam_event("ListMFADevices"), iam_event("DeactivateMFADevice"),
-          iam_event("DeleteVirtualMFADevice")],
-         [iam_event("ListMFADevices", denied=True)], method="POST", setup=_mfa_enabled,
-         changed=_user_changed),
+         USER_READ + [iam_event("ListMFADevices")], USER_REFUSED, setup=_mfa_enabled),
+    Case("iam:mfa_remove", _user_page("mfa_remove"),
+         USER_READ + [iam_event("ListMFADevices"), iam_event("DeactivateMFADevice"),
+                      iam_event("DeleteVirtualMFADevice")],
+         USER_REFUSED, method="POST", setup=_mfa_enabled, changed=_user_changed),
+
+    # --- IAM: the signed-in user's own password (ChangePassword) ---
+    Case("iam:change_password", _fixed("/iam/change-password"), [], None, note="form"),
+    Case("iam:change_password", _fixed("/iam/change-password"),
+         [iam_event("ChangePassword")], [iam_event("ChangePassword", denied=True)],
+         method="POST",
+         data=lambda ctx: {"old_password": PASSWORD, "new_password": USER_PASSWORD,
+                           "confirm_password": USER_PASSWORD, "next": "/kms/keys"},
+         changed=_own_password_changed),
 
     # --- IAM: account settings and the policy simulator ---
     Case("iam:account_settings", _fixed("/iam/account-settings"),
@@ -955,7 +1077,7 @@ CASES = [
     Case("signout", _fixed("/signout"), [], None, method="POST", changed=_signed_out),
 ]
 # Pages that anyone may open without signing in, and how they answer.
-PUBLIC = {"healthz": 200, "signin": 200, "root": 302}
+PUBLIC = {"healthz": 200, "readyz": 200, "metrics": 200, "signin": 200, "root": 302}
 
 
 # --- running a case ---------------------------------------------------------------------------
