@@ -30,6 +30,8 @@ READ_ONLY_ACTIONS = [
     "kms:GetPublicKey",
 ]
 
+CHANGE_PASSWORD_POLICY = "IAMUserChangePassword"
+
 BUILTIN_POLICIES: dict[str, tuple[str, str]] = {
     # name: (description, document)
     "AdministratorAccess": (
@@ -44,6 +46,15 @@ BUILTIN_POLICIES: dict[str, tuple[str, str]] = {
     "KMSReadOnly": (
         "Describe, list and read KMS keys, aliases, policies and grants.",
         _document({"Effect": "Allow", "Action": READ_ONLY_ACTIONS, "Resource": "*"}),
+    ),
+    # AWS's own policy of this name, with its document: the console attaches it to a user who
+    # must create a new password at the next sign-in, so that the user can.
+    CHANGE_PASSWORD_POLICY: (
+        "Provides the ability for an IAM user to change their own password.",
+        _document({"Effect": "Allow", "Action": ["iam:ChangePassword"],
+                   "Resource": ["arn:aws:iam::*:user/${aws:username}"]},
+                  {"Effect": "Allow", "Action": ["iam:GetAccountPasswordPolicy"],
+                   "Resource": "*"}),
     ),
 }
 

@@ -66,7 +66,7 @@ def user_console_access(request, name: str):
         password = form.custom_password()
         if form.generate_password():
             password = users.password_generate(account_id=page.user.account_id)
-        services.user_set_password(caller=page.caller, user=page.user, password=password,
+        users.console_password_set(caller=page.caller, user=page.user, password=password,
                                    password_reset_required=form.reset_required())
     except AccessDeniedError as error:
         return page.error(error)

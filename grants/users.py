@@ -36,6 +36,7 @@ from kmsconsole.errors import (
 
 from . import mfa, services
 from .account_settings import password_remember, password_rules_for
+from .builtin_policies import CHANGE_PASSWORD_POLICY, builtin_policy_arn
 from .models import AccessKey, Account, Grant, InlinePolicy, ManagedPolicy, MFADevice, User
 from .policy.document import parse_policy_cached
 from .policy.errors import PolicyError
@@ -315,6 +316,27 @@ class NewUser:
     sign_in_account: str  # the account's alias, else its id (the console sign-in URL)
 
 
+def allow_password_change(*, caller: Caller, user: User) -> None:
+    """What AWS's console does for a user who must create a new password at the next sign-in:
+    attach IAMUserChangePassword (one AttachUserPolicy, audited), unless it is attached
+    already, so that the user can get past the Change password page."""
+    policy_arn = builtin_policy_arn(CHANGE_PASSWORD_POLICY)
+    if not user.attached_policies.filter(arn=policy_arn).exists():
+        services.policy_attach_user(caller=caller, user=user, policy_arn=policy_arn)
+
+
+def console_password_set(*, caller: Caller, user: User, password: str,
+                         password_reset_required: bool) -> None:
+    """Manage console access: set the password (CreateLoginProfile or UpdateLoginProfile) and,
+    when the user must create a new one at the next sign-in, allow them to. Two requests, as
+    AWS's console sends them: a refused AttachUserPolicy leaves the password set (and is
+    shown), like a refused step of AWS's console does."""
+    services.user_set_password(caller=caller, user=user, password=password,
+                               password_reset_required=password_reset_required)
+    if password_reset_required:
+        allow_password_change(caller=caller, user=user)
+
+
 def user_create_with_access(*, caller: Caller, name: str, password: str | None = None,
                             generate_password: bool = False, create_access_key: bool = False,
                             policy_arns: list[str] | tuple[str, ...] = (),
@@ -340,6 +362,8 @@ def user_create_with_access(*, caller: Caller, name: str, password: str | None =
                                        password_reset_required=password_reset_required)
         for policy_arn in dict.fromkeys(policy_arns):
             services.policy_attach_user(caller=caller, user=user, policy_arn=policy_arn)
+        if password is not None and password_reset_required:
+            allow_password_change(caller=caller, user=user)
         access_key, secret = None, None
         if create_access_key:
             access_key, secret = services.access_key_create(caller=caller, user=user)

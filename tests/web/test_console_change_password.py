@@ -270,7 +270,11 @@ def test_create_user_can_require_a_new_password_at_next_sign_in(admin_client, ac
     assert User.objects.get(name="carol").password_reset_required
     [event] = events("CreateLoginProfile")
     assert event.request_parameters == {"userName": "carol", "passwordResetRequired": True}
-    policy(account, allow_users_to_change_password=True)
+    # As in AWS's console, carol gets IAMUserChangePassword, so no password policy is needed.
+    [attached] = [e for e in events("AttachUserPolicy")
+                  if (e.request_parameters or {}).get("userName") == "carol"]
+    assert attached.request_parameters == {
+        "userName": "carol", "policyArn": "arn:aws:iam::aws:policy/IAMUserChangePassword"}
     carol = Client()
     assert sign_in(carol, username="carol", password=NEW)["Location"].startswith(CHANGE_URL)
     assert change(carol, old=NEW, new="Another-9-password").status_code == 302
@@ -280,7 +284,8 @@ def test_create_user_can_require_a_new_password_at_next_sign_in(admin_client, ac
 
 def test_a_console_password_reset_can_require_a_new_password(admin_client, account, alice):
     html = admin_client.get(f"/iam/users/details/{alice.name}/console-access").content.decode()
-    assert "Users must create a new password at next sign-in" in names(html, "label")
+    assert "Users must create a new password at next sign-in - recommended" in names(html,
+                                                                                 "label")
     response = admin_client.post(f"/iam/users/details/{alice.name}/console-access", {
         "console_access": "enable", "password_type": "custom", "password": NEW,
         "password_reset_required": "on"})
@@ -288,7 +293,22 @@ def test_a_console_password_reset_can_require_a_new_password(admin_client, accou
     [event] = events("UpdateLoginProfile")
     assert event.request_parameters == {"userName": "alice", "passwordResetRequired": True}
     assert User.objects.get(pk=alice.pk).password_reset_required
+    def attached_to_alice() -> list[str]:
+        return [e.request_parameters["policyArn"] for e in events("AttachUserPolicy")
+                if (e.request_parameters or {}).get("userName") == "alice"]
+
+    assert attached_to_alice() == ["arn:aws:iam::aws:policy/IAMUserChangePassword"]
     assert sign_in(Client(), password=NEW)["Location"].startswith(CHANGE_URL)
+    admin_client.post(f"/iam/users/details/{alice.name}/console-access", {
+        "console_access": "enable", "password_type": "custom", "password": NEW + "x",
+        "password_reset_required": "on"})
+    assert len(attached_to_alice()) == 1  # attached already: not again
+
+
+def test_the_create_user_page_ticks_the_new_password_requirement_at_first(admin_client):
+    html = admin_client.get("/iam/users/create").content.decode()
+    [checkbox] = elements(html, "input", name="password_reset_required")
+    assert "checked" in checkbox["attrs"]
 
 
 def test_without_the_checkbox_no_reset_is_required(admin_client, alice):

@@ -100,13 +100,15 @@ def test_the_list_shows_built_in_and_customer_policies_with_attached_entities(
     response = signed_in.get("/iam/policies")
     html = response.content.decode()
     assert response.status_code == 200
-    assert names(html, "h1") == ["Policies (4)"]
+    assert names(html, "h1") == ["Policies (5)"]
     assert table_rows(html) == [
         ["AdministratorAccess", "AWS managed", "1",
          "Provides full access to every action and resource."],
         ["app-keys", "Customer managed", "1", "Keys of the app"],
-        ["KMSKeyAdministrator", "AWS managed", "0", table_rows(html)[2][3]],
-        ["KMSReadOnly", "AWS managed", "0", table_rows(html)[3][3]],
+        ["IAMUserChangePassword", "AWS managed", "0",
+         "Provides the ability for an IAM user to change their own password."],
+        ["KMSKeyAdministrator", "AWS managed", "0", table_rows(html)[3][3]],
+        ["KMSReadOnly", "AWS managed", "0", table_rows(html)[4][3]],
     ]
     assert elements(html, "a", href="/iam/policies/details/app-keys")
     assert elements(html, "a", href="/iam/policies/aws/AdministratorAccess")
@@ -133,7 +135,7 @@ def test_the_list_filters_by_name_and_type_and_answers_htmx_with_the_table(signe
     fragment = signed_in.get("/iam/policies", {"type": "AWS managed"}, HTTP_HX_REQUEST="true")
     text = fragment.content.decode()
     assert text.lstrip().startswith('<section id="policy-table"')
-    assert len(table_rows(text)) == 3
+    assert len(table_rows(text)) == 4
 
 
 def test_the_list_is_refused_to_a_user_without_permission(nobody_client, nobody):

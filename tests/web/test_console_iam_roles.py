@@ -182,7 +182,8 @@ def test_create_role_page_offers_the_trusted_entity_types_and_every_policy(signe
     assert radios == ["aws_account", "custom"]
     assert f"This account ({ACCOUNT_ID})" in html
     policies = [e["attrs"]["value"] for e in elements(html, "input", name="policies")]
-    assert policies == [ADMIN_ACCESS, builtin_policy_arn("KMSKeyAdministrator"), READ_ONLY]
+    assert policies == [ADMIN_ACCESS, builtin_policy_arn("IAMUserChangePassword"),
+                        builtin_policy_arn("KMSKeyAdministrator"), READ_ONLY]
     durations = [e["text"] for e in elements(html, "option")
                  if "hour" in e["text"]]
     assert durations[0] == "1 hour" and durations[-1] == "12 hours" and len(durations) == 12
@@ -395,7 +396,8 @@ def test_attach_policies_lists_what_is_not_attached_and_attaches(signed_in, admi
     services.policy_attach_role(caller=caller_for(admin), role=role, policy_arn=READ_ONLY)
     page = signed_in.get("/iam/roles/details/app/attach").content.decode()
     offered = [e["attrs"]["value"] for e in elements(page, "input", name="policies")]
-    assert offered == [ADMIN_ACCESS, builtin_policy_arn("KMSKeyAdministrator")]
+    assert offered == [ADMIN_ACCESS, builtin_policy_arn("IAMUserChangePassword"),
+                       builtin_policy_arn("KMSKeyAdministrator")]
     response = signed_in.post("/iam/roles/details/app/attach", {"policies": [ADMIN_ACCESS]},
                               follow=True)
     assert flashes(response) == ["Policy was successfully attached to role."]
