@@ -22,6 +22,8 @@ INHERITED_CONFIGURATION = {
     "REDIS_URL", "KMS_ROOT_KEY", "KMS_ROOT_KEY_FILE", "DJANGO_SECRET_KEY",
     "DJANGO_SECRET_KEY_FILE", "AUDIT_DIGEST_KEY", "AUDIT_DIGEST_KEY_FILE",
     "DJANGO_ALLOWED_HOSTS", "DJANGO_DEBUG",
+    # Set by tests/e2e/conftest.py for Playwright's thread; check --deploy rightly refuses it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 MISSING = {
     "root key": "a root key: set KMS_ROOT_KEY or KMS_ROOT_KEY_FILE",
