@@ -15,18 +15,6 @@ from tests.conftest import caller_for, make_user
 from tests.web.console_helpers import elements, names
 
 
-@pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
 def last_event(name: str) -> AuditEvent:
     return AuditEvent.objects.filter(event_name=name).order_by("-id").first()
 

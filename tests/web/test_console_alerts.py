@@ -28,12 +28,6 @@ XSS = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def nobody(account):
     return make_user(account, "nobody")
 

@@ -31,18 +31,6 @@ ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
-@pytest.fixture
 def key_reader_client(client, account):
     """A user who may read keys (KMSReadOnly) but not the trail."""
     reader = make_user(account, "reader")

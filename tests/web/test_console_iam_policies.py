@@ -52,12 +52,6 @@ def customer_policies():
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def nobody(account):
     return make_user(account, "nobody")
 

@@ -76,12 +76,6 @@ def scheduler() -> Caller:
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def nobody(account):
     return make_user(account, "nobody")
 

@@ -17,12 +17,6 @@ URL = "/cloudtrail/integrity"
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def nobody_client(client, account):
     """Signed in as a user with no policy: cloudtrail:LookupEvents is not allowed."""
     client.force_login(make_user(account, "nobody"))

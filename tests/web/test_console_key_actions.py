@@ -8,20 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from keys.models import Key
-from tests.conftest import make_user
 from tests.web.console_helpers import create_key, elements, names
-
-
-@pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
 
 
 @pytest.fixture

@@ -23,18 +23,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
-@pytest.fixture
 def external(admin):
     return create_key(admin, alias="alias/byok", origin="EXTERNAL")
 

@@ -22,18 +22,6 @@ XSS = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
-@pytest.fixture
 def alice(account):
     return make_user(account, "alice")
 

@@ -12,12 +12,6 @@ from tests.web.console_helpers import create_key, elements, names, table_rows
 PREFERENCES_URL = "/kms/keys/preferences"
 
 
-@pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
 def save(client, **fields):
     data = {"table": "customer_managed_keys", "page_size": "25", "next": "/kms/keys"}
     data.update(fields)

@@ -21,18 +21,6 @@ XSS = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
-@pytest.fixture
 def key(admin):
     return create_key(admin, alias="alias/payments", tags=[("team", "payments")])
 

@@ -16,12 +16,6 @@ COLUMNS = ["Aliases", "Key ID", "Status", "Key type", "Key spec", "Key usage",
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def nobody_client(client, account):
     """Signed in as a user with no policy at all: every KMS request is refused."""
     client.force_login(make_user(account, "nobody"))

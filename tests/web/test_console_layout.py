@@ -10,12 +10,6 @@ SCRIPT = "<script>alert('x')</script>"
 ATTRIBUTE_BREAKER = '"><img src=x onerror=alert(1)>'
 
 
-@pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
 def test_top_bar_names_the_service_region_user_and_account(signed_in, settings):
     html = signed_in.get("/kms/keys").content.decode()
     header = elements(html, "header", aria_label="Top navigation")[0]

@@ -25,18 +25,6 @@ def alice(account):
     return make_user(account, "alice")
 
 
-@pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
-def nobody_client(client, account):
-    client.force_login(make_user(account, "nobody"))
-    return client
-
-
 def last_event(name: str) -> AuditEvent:
     return AuditEvent.objects.filter(event_name=name).order_by("-id").first()
 

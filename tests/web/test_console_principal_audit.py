@@ -63,12 +63,6 @@ def ops(admin, alice):
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def ops_activity(account, alice, ops):
     """The role's sessions list keys and create one; an IAM user also named ops lists keys."""
     as_role = session_caller(alice, ops)

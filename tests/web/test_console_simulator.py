@@ -16,12 +16,6 @@ from tests.web.console_helpers import create_key, elements, names
 
 
 @pytest.fixture
-def signed_in(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def operator(account):
     return Caller.scheduler(account_id=account.id, region=REGION)
 
