@@ -51,7 +51,8 @@ KMS_EVENT_NAMES = [
     "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
     "ListKeyPolicies", "ListKeyRotations", "ListKeys", "ListResourceTags",
     "ListRetirableGrants", "PutKeyPolicy", "ReEncrypt", "ResetAccount", "RetireGrant",
-    "RevokeGrant", "RotateKey", "RotateKeyOnDemand", "ScheduleKeyDeletion", "Sign",
+    "RevokeGrant", "RotateKey", "RotateKeyOnDemand", "RotateRootKey", "ScheduleKeyDeletion",
+    "Sign",
     "TagResource", "UntagResource", "UpdateAlias", "UpdateKeyDescription", "Verify", "VerifyMac",
 ]
 IAM_EVENT_NAMES = [

@@ -1,9 +1,11 @@
 """Where key material meets the root key: wrap on the way into the database, unwrap on the way out.
 
 The root key is loaded once per process from settings (KMS_ROOT_KEY, KMS_ROOT_KEY_FILE; a
-development file is created only when KMS_CREATE_ROOT_KEY_FILE allows it). Wrapped material is
-bound to its key ARN and version through AAD, so a row copied onto another key or version does
-not unwrap.
+development file is created only when KMS_CREATE_ROOT_KEY_FILE allows it). During a root-key
+rotation (keys/root_key_rotation.py) the old key is configured as KMS_PREVIOUS_ROOT_KEY(_FILE):
+everything is wrapped under the current key, and a value still under the previous key unwraps
+with it until `kms_root_key rotate` has re-wrapped it. Wrapped material is bound to its key ARN
+and version through AAD, so a row copied onto another key or version does not unwrap.
 """
 
 import functools
@@ -11,19 +13,46 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
-from keys.crypto.rootkey import RootKey, load_root_key
+from keys.crypto.rootkey import RootKey, RootKeyRing, load_root_key
+
+ROOT_KEY_SETTINGS = frozenset({
+    "KMS_ROOT_KEY", "KMS_ROOT_KEY_FILE", "KMS_CREATE_ROOT_KEY_FILE",
+    "KMS_PREVIOUS_ROOT_KEY", "KMS_PREVIOUS_ROOT_KEY_FILE",
+})
 
 
 @functools.cache
-def root_key() -> RootKey:
-    return RootKey(
+def root_key() -> RootKeyRing:
+    """The configured root keys: wrap under the current one, unwrap with the one a value names."""
+    current = RootKey(
         load_root_key(
             key_b64=settings.KMS_ROOT_KEY,
             key_file=settings.KMS_ROOT_KEY_FILE,
             create_file_if_missing=settings.KMS_CREATE_ROOT_KEY_FILE,
         )
     )
+    return RootKeyRing(current, previous_root_keys())
+
+
+def previous_root_keys() -> tuple[RootKey, ...]:
+    """The previous root key, if one is configured (never created: it must exist already)."""
+    key_b64 = getattr(settings, "KMS_PREVIOUS_ROOT_KEY", None)
+    key_file = getattr(settings, "KMS_PREVIOUS_ROOT_KEY_FILE", None)
+    if not (key_b64 and key_b64.strip()) and not key_file:
+        return ()
+    return (RootKey(load_root_key(key_b64=key_b64, key_file=key_file,
+                                  create_file_if_missing=False,
+                                  variable="KMS_PREVIOUS_ROOT_KEY")),)
+
+
+@receiver(setting_changed)
+def _forget_root_keys(*, setting, **kwargs):
+    # Tests (and only tests) change settings at run time; the next use reloads the keys.
+    if setting in ROOT_KEY_SETTINGS:
+        root_key.cache_clear()
 
 
 def material_aad(key_arn: str, version: int) -> bytes:

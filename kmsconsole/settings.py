@@ -295,6 +295,23 @@ KMS_ROOT_KEY_FILE = os.environ.get("KMS_ROOT_KEY_FILE") or str(VAR_DIR / "root.k
 # A development root key file is created on first use only in development; in production a
 # missing root key is an error, never a silently generated key that would orphan all material.
 KMS_CREATE_ROOT_KEY_FILE = env_bool("KMS_CREATE_ROOT_KEY_FILE", DEBUG)
+# Only while a root-key rotation runs (docs/deployment.md, "Root key rotation"): the old root key,
+# still accepted for unwrapping values not yet re-wrapped. Never created; unset it afterwards.
+KMS_PREVIOUS_ROOT_KEY = os.environ.get("KMS_PREVIOUS_ROOT_KEY")
+KMS_PREVIOUS_ROOT_KEY_FILE = os.environ.get("KMS_PREVIOUS_ROOT_KEY_FILE") or None
+if (KMS_PREVIOUS_ROOT_KEY or "").strip() or KMS_PREVIOUS_ROOT_KEY_FILE:
+    # A previous key that does not load (mode, typo) stops the start, not the first request
+    # that needs it. The message names the variable or file, never the key.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from keys.crypto.errors import RootKeyError
+    from keys.crypto.rootkey import load_root_key
+
+    try:
+        load_root_key(key_b64=KMS_PREVIOUS_ROOT_KEY, key_file=KMS_PREVIOUS_ROOT_KEY_FILE,
+                      create_file_if_missing=False, variable="KMS_PREVIOUS_ROOT_KEY")
+    except RootKeyError as _error:
+        raise ImproperlyConfigured(f"The previous root key cannot be used: {_error}") from None
 KMS_DEFAULT_REGION = os.environ.get("KMS_DEFAULT_REGION", "us-east-1")
 KMS_REGIONS = env_list(
     "KMS_REGIONS",

@@ -5,7 +5,16 @@ AES-256-GCM under the root key, with the caller's AAD (for example the key id
 and material version) bound in, so a wrapped blob copied onto another row fails
 to unwrap instead of silently becoming that key's material.
 
-Wrapped format (version 1):  0x01 | nonce (12 bytes) | AES-256-GCM ciphertext+tag
+Wrapped formats:
+  version 2 (written today):  0x02 | key id (8 bytes) | nonce (12 bytes) | ciphertext+tag
+  version 1 (read only):      0x01 | nonce (12 bytes) | ciphertext+tag
+
+The key id is the root key's fingerprint (a labelled SHA-256 of the key, not the key). It lets
+a root-key rotation tell the rows already re-wrapped under the new key from those still under
+the old one without trying to decrypt them, and lets a server that holds both keys during the
+rotation open each blob with the key it names. The whole header is authenticated (AAD), so it
+cannot be edited to point at another key. Version 1 blobs name no key: a RootKeyRing tries each
+key it holds on them.
 """
 
 from __future__ import annotations
@@ -21,11 +30,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import RootKeyError
 
-__all__ = ["ROOT_KEY_BYTES", "generate_root_key", "load_root_key", "RootKey"]
+__all__ = [
+    "ROOT_KEY_BYTES", "generate_root_key", "load_root_key", "create_root_key_file",
+    "wrapped_by", "RootKey", "RootKeyRing",
+]
 
 ROOT_KEY_BYTES = 32
 
-_WRAP_FORMAT = 0x01
+_WRAP_FORMAT_V1 = 0x01
+_WRAP_FORMAT = 0x02
+_KEY_ID_BYTES = 8
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _FINGERPRINT_LABEL = b"kmsconsole root key fingerprint v1\x00"
@@ -127,19 +141,52 @@ def _create_key_file(path: str) -> bytes:
     return key
 
 
+def create_root_key_file(path: str) -> bytes:
+    """Create a new root key file (mode 0600) for an operator; refuse to replace one.
+
+    Overwriting an existing root key file would orphan everything wrapped under it, so an
+    existing path is an error, never a replacement.
+    """
+    try:
+        return _create_key_file(path)
+    except OSError as exc:
+        # O_EXCL reports an existing file; makedirs reports a parent that is not a directory
+        # with the same error, so look at the path itself before saying which.
+        if os.path.lexists(path):
+            raise RootKeyError(
+                f"root key file {path} already exists; refusing to replace it") from None
+        raise RootKeyError(f"root key file {path} could not be created ({exc.strerror})") from None
+
+
+def wrapped_by(blob: bytes) -> str | None:
+    """The fingerprint of the root key a wrapped blob names, read from its header.
+
+    None for a version 1 blob, which names no key. A blob that is neither (empty, truncated,
+    another format) raises RootKeyError. Decrypts nothing: cheap enough to classify every row
+    of a table.
+    """
+    if len(blob) >= 1 + _KEY_ID_BYTES + _NONCE_BYTES + _TAG_BYTES and blob[0] == _WRAP_FORMAT:
+        return blob[1 : 1 + _KEY_ID_BYTES].hex()
+    if len(blob) >= 1 + _NONCE_BYTES + _TAG_BYTES and blob[0] == _WRAP_FORMAT_V1:
+        return None
+    raise RootKeyError("not a wrapped value")
+
+
 def load_root_key(
-    *, key_b64: str | None, key_file: str | None, create_file_if_missing: bool
+    *, key_b64: str | None, key_file: str | None, create_file_if_missing: bool,
+    variable: str = "KMS_ROOT_KEY",
 ) -> bytes:
     """Load the root key from configuration.
 
     Precedence: key_b64 (for example the KMS_ROOT_KEY environment variable), then
     key_file. An empty or blank key_b64 counts as not configured. A missing file is
-    created only when create_file_if_missing is true.
+    created only when create_file_if_missing is true. `variable` names key_b64's
+    setting in messages (KMS_PREVIOUS_ROOT_KEY for the previous key of a rotation).
     """
     if key_b64 is not None and key_b64.strip():
-        return _decode_key_text(key_b64, "KMS_ROOT_KEY")
+        return _decode_key_text(key_b64, variable)
     if not key_file:
-        raise RootKeyError("no root key configured (set KMS_ROOT_KEY or a root key file)")
+        raise RootKeyError(f"no root key configured (set {variable} or a root key file)")
     try:
         try:
             return _read_key_file(key_file)
@@ -161,13 +208,14 @@ def load_root_key(
 class RootKey:
     """The root key, used only to wrap and unwrap stored key material."""
 
-    __slots__ = ("_key", "_aead")
+    __slots__ = ("_key", "_aead", "_key_id")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) != ROOT_KEY_BYTES:
             raise RootKeyError(f"root key must be exactly {ROOT_KEY_BYTES} bytes")
         self._key = key
         self._aead = AESGCM(key)
+        self._key_id = hashlib.sha256(_FINGERPRINT_LABEL + key).digest()[:_KEY_ID_BYTES]
 
     def __repr__(self) -> str:
         # Never let the default repr (or a debugger/log line) print the key.
@@ -175,36 +223,102 @@ class RootKey:
 
     @property
     def fingerprint(self) -> str:
-        """First 16 hex chars of SHA-256(label || key): identifies the key in logs.
+        """First 16 hex chars of SHA-256(label || key): identifies the key in logs and blobs.
 
         The domain-separation label keeps this value unrelated to any other hash of
         the key someone might compute or publish elsewhere.
         """
-        return hashlib.sha256(_FINGERPRINT_LABEL + self._key).hexdigest()[:16]
-
-    def _full_aad(self, aad: bytes) -> bytes:
-        # The format byte is authenticated too, so a blob cannot be replayed under a
-        # different (future) format interpretation.
-        return bytes([_WRAP_FORMAT]) + aad
+        return self._key_id.hex()
 
     def wrap(self, plaintext: bytes, *, aad: bytes) -> bytes:
-        """Encrypt key material under the root key, binding aad."""
+        """Encrypt key material under the root key, binding aad; format 2, naming this key."""
         if not isinstance(plaintext, bytes) or not isinstance(aad, bytes):
             raise TypeError("plaintext and aad must be bytes")
+        header = bytes([_WRAP_FORMAT]) + self._key_id
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext, self._full_aad(aad))
-        return bytes([_WRAP_FORMAT]) + nonce + sealed
+        # The header is authenticated too, so a blob cannot be replayed under a different
+        # format interpretation, nor relabelled as wrapped by another key.
+        return header + nonce + self._aead.encrypt(nonce, plaintext, header + aad)
 
     def unwrap(self, blob: bytes, *, aad: bytes) -> bytes:
-        """Decrypt wrapped key material; any failure raises RootKeyError."""
+        """Decrypt wrapped key material (format 2 or 1); any failure raises RootKeyError."""
         if not isinstance(blob, bytes) or not isinstance(aad, bytes):
             raise RootKeyError(_UNWRAP_FAILED)
-        if len(blob) < 1 + _NONCE_BYTES + _TAG_BYTES or blob[0] != _WRAP_FORMAT:
-            raise RootKeyError(_UNWRAP_FAILED)
-        nonce = blob[1 : 1 + _NONCE_BYTES]
         try:
-            return self._aead.decrypt(nonce, blob[1 + _NONCE_BYTES :], self._full_aad(aad))
+            named = wrapped_by(blob)
+        except RootKeyError:
+            raise RootKeyError(_UNWRAP_FAILED) from None
+        if named is None:
+            header_len = 1
+        elif named == self.fingerprint:
+            header_len = 1 + _KEY_ID_BYTES
+        else:
+            raise RootKeyError(_UNWRAP_FAILED)  # wrapped under another root key
+        header = blob[:header_len]
+        nonce = blob[header_len : header_len + _NONCE_BYTES]
+        try:
+            return self._aead.decrypt(nonce, blob[header_len + _NONCE_BYTES :], header + aad)
         except InvalidTag:
             # Threat: tampered, swapped or foreign blobs (and the wrong root key)
             # must never yield material.
             raise RootKeyError(_UNWRAP_FAILED) from None
+
+
+class RootKeyRing:
+    """The current root key plus the previous ones still accepted during a root-key rotation.
+
+    Wraps only under the current key. Unwraps a format 2 blob with the key its header names
+    (and fails if that key is not on the ring), a format 1 blob by trying each key in turn:
+    AES-GCM's tag makes a wrong key fail, never yield wrong material. Duplicates of the
+    current key among the previous ones are dropped.
+    """
+
+    __slots__ = ("current", "previous")
+
+    def __init__(self, current: RootKey, previous: tuple[RootKey, ...] = ()) -> None:
+        self.current = current
+        distinct: dict[str, RootKey] = {}
+        for key in previous:
+            if key.fingerprint != current.fingerprint:
+                distinct.setdefault(key.fingerprint, key)
+        self.previous = tuple(distinct.values())
+
+    def __repr__(self) -> str:
+        return (f"<RootKeyRing current={self.current.fingerprint} "
+                f"previous={[key.fingerprint for key in self.previous]}>")
+
+    @property
+    def fingerprint(self) -> str:
+        return self.current.fingerprint
+
+    def fingerprints(self) -> tuple[str, ...]:
+        return (self.current.fingerprint, *(key.fingerprint for key in self.previous))
+
+    def wrap(self, plaintext: bytes, *, aad: bytes) -> bytes:
+        return self.current.wrap(plaintext, aad=aad)
+
+    def unwrap(self, blob: bytes, *, aad: bytes) -> bytes:
+        if not isinstance(blob, bytes) or not isinstance(aad, bytes):
+            raise RootKeyError(_UNWRAP_FAILED)
+        try:
+            named = wrapped_by(blob)
+        except RootKeyError:
+            raise RootKeyError(_UNWRAP_FAILED) from None
+        for key in (self.current, *self.previous):
+            if named is None or named == key.fingerprint:
+                try:
+                    return key.unwrap(blob, aad=aad)
+                except RootKeyError:
+                    continue
+        raise RootKeyError(_UNWRAP_FAILED)
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether `blob` is already wrapped (format 2) under the current key."""
+        try:
+            return wrapped_by(blob) == self.current.fingerprint
+        except RootKeyError:
+            return False
+
+    def rewrap(self, blob: bytes, *, aad: bytes) -> bytes:
+        """The same plaintext, wrapped under the current key (same aad)."""
+        return self.current.wrap(self.unwrap(blob, aad=aad), aad=aad)

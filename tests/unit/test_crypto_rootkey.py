@@ -8,9 +8,18 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keys.crypto.errors import RootKeyError
-from keys.crypto.rootkey import ROOT_KEY_BYTES, RootKey, generate_root_key, load_root_key
+from keys.crypto.rootkey import (
+    ROOT_KEY_BYTES,
+    RootKey,
+    RootKeyRing,
+    create_root_key_file,
+    generate_root_key,
+    load_root_key,
+    wrapped_by,
+)
 
 
 def _b64(key: bytes) -> str:
@@ -31,12 +40,39 @@ def test_wrap_then_unwrap_with_the_same_aad_returns_the_material() -> None:
     assert root.unwrap(blob, aad=b"key-1|v1") == b"secret material"
 
 
-def test_wrapped_blob_has_format_byte_nonce_and_tag_and_hides_the_plaintext() -> None:
+def test_wrapped_blob_has_format_2_the_key_fingerprint_nonce_and_tag_and_hides_the_plaintext(
+) -> None:
     root = RootKey(generate_root_key())
     blob = root.wrap(b"A" * 32, aad=b"x")
-    assert blob[0] == 0x01
-    assert len(blob) == 1 + 12 + 32 + 16
+    assert blob[0] == 0x02
+    assert blob[1:9].hex() == root.fingerprint
+    assert len(blob) == 1 + 8 + 12 + 32 + 16
     assert b"A" * 32 not in blob
+
+
+def _legacy_wrap(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """A format 1 blob exactly as the code before format 2 wrote it."""
+    nonce = os.urandom(12)
+    return b"\x01" + nonce + AESGCM(key).encrypt(nonce, plaintext, b"\x01" + aad)
+
+
+def test_format_1_blobs_written_before_format_2_still_unwrap() -> None:
+    key = generate_root_key()
+    blob = _legacy_wrap(key, b"old material", b"key-1|v1")
+    assert RootKey(key).unwrap(blob, aad=b"key-1|v1") == b"old material"
+    with pytest.raises(RootKeyError):
+        RootKey(key).unwrap(blob, aad=b"key-2|v1")
+    with pytest.raises(RootKeyError):
+        RootKey(generate_root_key()).unwrap(blob, aad=b"key-1|v1")
+
+
+def test_wrapped_by_reads_the_fingerprint_from_the_header_without_decrypting() -> None:
+    key = generate_root_key()
+    assert wrapped_by(RootKey(key).wrap(b"m", aad=b"a")) == RootKey(key).fingerprint
+    assert wrapped_by(_legacy_wrap(key, b"m", b"a")) is None  # format 1 names no key
+    for garbage in (b"", b"\x02" + bytes(10), b"\x03" + bytes(60), b"\x01" + bytes(5)):
+        with pytest.raises(RootKeyError):
+            wrapped_by(garbage)
 
 
 def test_wrapping_twice_gives_different_blobs_because_the_nonce_is_random() -> None:
@@ -85,6 +121,76 @@ def test_fingerprint_is_16_hex_chars_stable_and_does_not_reveal_the_key() -> Non
     assert root.fingerprint != RootKey(generate_root_key()).fingerprint
     assert root.fingerprint not in key.hex()
     assert key.hex() not in repr(root) and _b64(key) not in repr(root)
+
+
+def test_a_blob_whose_header_names_another_key_fails_even_if_relabelled() -> None:
+    first, second = RootKey(generate_root_key()), RootKey(generate_root_key())
+    blob = first.wrap(b"material", aad=b"a")
+    with pytest.raises(RootKeyError):
+        second.unwrap(blob, aad=b"a")
+    # Relabelling the header with the other key's id does not help: the header is in the AAD.
+    relabelled = blob[:1] + bytes.fromhex(second.fingerprint) + blob[9:]
+    with pytest.raises(RootKeyError):
+        second.unwrap(relabelled, aad=b"a")
+
+
+# --- RootKeyRing (current plus previous, during a rotation) -----------------
+
+
+def test_ring_wraps_under_the_current_key_and_unwraps_with_the_key_a_blob_names() -> None:
+    old, new = RootKey(generate_root_key()), RootKey(generate_root_key())
+    ring = RootKeyRing(new, (old,))
+    assert ring.fingerprint == new.fingerprint
+    assert ring.fingerprints() == (new.fingerprint, old.fingerprint)
+    fresh = ring.wrap(b"fresh", aad=b"a")
+    assert wrapped_by(fresh) == new.fingerprint and ring.is_current(fresh)
+    assert new.unwrap(fresh, aad=b"a") == b"fresh"
+    under_old = old.wrap(b"older", aad=b"a")
+    assert not ring.is_current(under_old)
+    assert ring.unwrap(under_old, aad=b"a") == b"older"
+    assert ring.unwrap(fresh, aad=b"a") == b"fresh"
+
+
+def test_ring_tries_every_key_on_a_format_1_blob() -> None:
+    old_key = generate_root_key()
+    ring = RootKeyRing(RootKey(generate_root_key()), (RootKey(old_key),))
+    legacy = _legacy_wrap(old_key, b"legacy", b"a")
+    assert not ring.is_current(legacy)
+    assert ring.unwrap(legacy, aad=b"a") == b"legacy"
+    with pytest.raises(RootKeyError):
+        ring.unwrap(legacy, aad=b"b")
+
+
+def test_ring_refuses_a_blob_under_a_key_it_does_not_hold() -> None:
+    ring = RootKeyRing(RootKey(generate_root_key()), (RootKey(generate_root_key()),))
+    stranger = RootKey(generate_root_key()).wrap(b"m", aad=b"a")
+    with pytest.raises(RootKeyError, match="^key material could not be unwrapped$"):
+        ring.unwrap(stranger, aad=b"a")
+    for garbage in (b"", b"\x02", os.urandom(80)):
+        with pytest.raises(RootKeyError):
+            ring.unwrap(garbage, aad=b"a")
+        assert not ring.is_current(garbage)
+
+
+def test_rewrap_moves_a_value_to_the_current_key_and_the_old_key_no_longer_opens_it() -> None:
+    old_key = generate_root_key()
+    old, new = RootKey(old_key), RootKey(generate_root_key())
+    ring = RootKeyRing(new, (old,))
+    for blob in (old.wrap(b"material", aad=b"a"), _legacy_wrap(old_key, b"material", b"a")):
+        moved = ring.rewrap(blob, aad=b"a")
+        assert ring.is_current(moved)
+        assert new.unwrap(moved, aad=b"a") == b"material"
+        with pytest.raises(RootKeyError):
+            old.unwrap(moved, aad=b"a")
+        with pytest.raises(RootKeyError):
+            RootKeyRing(old).unwrap(moved, aad=b"a")
+
+
+def test_ring_drops_a_previous_key_equal_to_the_current_one_and_hides_keys_in_repr() -> None:
+    key = generate_root_key()
+    ring = RootKeyRing(RootKey(key), (RootKey(key),))
+    assert ring.previous == ()
+    assert key.hex() not in repr(ring) and _b64(key) not in repr(ring)
 
 
 # --- load_root_key -----------------------------------------------------------
@@ -210,3 +316,37 @@ def test_key_file_that_is_a_fifo_is_refused_without_hanging(tmp_path: Path) -> N
     os.mkfifo(path, 0o600)
     with pytest.raises(RootKeyError, match="not a regular file"):
         load_root_key(key_b64=None, key_file=str(path), create_file_if_missing=True)
+
+
+def test_a_previous_key_error_names_its_own_variable() -> None:
+    with pytest.raises(RootKeyError, match="KMS_PREVIOUS_ROOT_KEY must decode"):
+        load_root_key(key_b64=_b64(os.urandom(16)), key_file=None, create_file_if_missing=False,
+                      variable="KMS_PREVIOUS_ROOT_KEY")
+
+
+# --- create_root_key_file (kms_root_key generate) ---------------------------
+
+
+def test_create_root_key_file_writes_a_0600_file_that_loads_back(tmp_path: Path) -> None:
+    path = tmp_path / "new.key"
+    key = create_root_key_file(str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_root_key(key_b64=None, key_file=str(path), create_file_if_missing=False) == key
+
+
+def test_create_root_key_file_never_replaces_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "root.key"
+    key = generate_root_key()
+    _write_key_file(path, key, 0o600)
+    with pytest.raises(RootKeyError, match="already exists"):
+        create_root_key_file(str(path))
+    assert load_root_key(key_b64=None, key_file=str(path), create_file_if_missing=False) == key
+
+
+def test_create_root_key_file_in_a_missing_unwritable_place_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(RootKeyError, match="could not be created"):
+        create_root_key_file(str(blocker / "root.key"))
