@@ -13,8 +13,10 @@ X-Amz-Security-Token, and the session must not have expired.
 import datetime
 import hashlib
 import hmac
+import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -24,13 +26,17 @@ from django.utils import timezone
 
 from grants.models import AccessKey, SessionCredential
 from grants.principals import Principal
+from keys.crypto.errors import RootKeyError
 from kmsconsole.errors import (
     ExpiredTokenError,
     IncompleteSignatureError,
+    InternalError,
     MissingAuthenticationTokenError,
     SignatureDoesNotMatchError,
     UnrecognizedClientError,
 )
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -70,6 +76,10 @@ class Authorization:
 
 def parse_authorization(header: str) -> Authorization:
     """Split `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`."""
+    if not header.isprintable():
+        # Threat: control characters (U+0000 above all, which PostgreSQL cannot store) carried
+        # into the access key lookup and the audit record of the refusal.
+        raise IncompleteSignatureError("Authorization header contains a control character.")
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignatureError(
@@ -81,6 +91,11 @@ def parse_authorization(header: str) -> Authorization:
             raise IncompleteSignatureError(
                 f"'{item.strip()}' not a valid key=value pair (missing equal-sign) in "
                 "Authorization header.")
+        if name in parts:
+            # Threat: two Credential= (or Signature=) parts, one read by a proxy or log, the
+            # other by this check; an ambiguous header is refused, never resolved.
+            raise IncompleteSignatureError(
+                f"Authorization header has more than one '{name}' parameter.")
         parts[name] = value
     missing = [name for name in ("Credential", "SignedHeaders", "Signature") if name not in parts]
     if missing:
@@ -135,6 +150,10 @@ def _check_signed_headers(auth: Authorization, headers) -> None:
             raise SignatureDoesNotMatchError(f"'{required}' must be a signed header.")
     if "X-Amz-Security-Token" in headers and "x-amz-security-token" not in signed:
         raise SignatureDoesNotMatchError("'x-amz-security-token' must be a signed header.")
+    # Threat: X-Amz-Target names the operation; unsigned, a captured DescribeKey could be
+    # replayed as ScheduleKeyDeletion with the same signed body. Every AWS SDK signs it.
+    if "X-Amz-Target" in headers and "x-amz-target" not in signed:
+        raise SignatureDoesNotMatchError("'x-amz-target' must be a signed header.")
 
 
 def _check_clock(amz_date: str, moment: datetime.datetime) -> None:
@@ -176,6 +195,12 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
                  service: str) -> SignedRequest:
     """Verify the SigV4 signature of a request; return the credentials that signed it."""
     header = headers.get("Authorization")
+    if header and "X-Amz-Algorithm" in parse_qs(query, keep_blank_values=True):
+        # Threat: two signatures on one request, each checked by a different reader. AWS's
+        # JSON services refuse the pair with these words.
+        raise SignatureDoesNotMatchError(
+            "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP "
+            "header.")
     if not header:
         raise MissingAuthenticationTokenError("Missing Authentication Token")
     auth = parse_authorization(header)
@@ -184,10 +209,10 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
     _check_scope(auth, amz_date, service)
     if auth.access_key_id.startswith(SESSION_KEY_PREFIX):
         signed = SignedRequest(region=auth.region, session=_session(auth, headers))
-        secret = signed.session.secret()
+        secret = _unwrapped(auth, signed.session.secret)
     else:
         signed = SignedRequest(region=auth.region, access_key=_access_key(auth, headers))
-        secret = signed.access_key.secret()
+        secret = _unwrapped(auth, signed.access_key.secret)
     _check_clock(amz_date, moment)
     _check_body_hash(headers, body)
     expected = expected_signature(method=method, path=path, query=query, headers=headers,
@@ -199,6 +224,20 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.")
     return signed
+
+
+def _unwrapped(auth: Authorization, secret) -> str:
+    """The credential's secret, unwrapped under the root key. A database restored (or pointed
+    at) with another root key than the one that wrapped it unwraps nothing: that is the
+    operator's mistake, not the caller's, so the caller gets KMSInternalException (and no
+    hint about the root key), the log says what is wrong, without a traceback."""
+    try:
+        return secret()
+    except RootKeyError:
+        log.error("the secret of access key %s could not be unwrapped with the configured root "
+                  "key (KMS_ROOT_KEY / KMS_ROOT_KEY_FILE): is it the root key this database was "
+                  "written with?", auth.access_key_id)
+        raise InternalError("An internal error occurred.") from None
 
 
 def _access_key(auth: Authorization, headers) -> AccessKey:

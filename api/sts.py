@@ -13,6 +13,7 @@ import re
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
+from django.db import Error as DatabaseDriverError
 from django.db import transaction
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,16 +22,21 @@ from audit.recording import Operation, record
 from grants import sts
 from grants.principals import Caller
 from kmsconsole.errors import (
-    InternalError,
     KmsError,
     SerializationError,
     UnknownOperationError,
     ValidationError,
+    fault_for,
 )
 from kmsconsole.logs import request_id_of
 
 from . import sigv4
-from .views import MAX_BODY_BYTES, request_caller, unauthenticated_caller
+from .views import (
+    MAX_BODY_BYTES,
+    read_body,
+    request_caller,
+    unauthenticated_caller,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,9 @@ QUERY_ERRORS = {
     "UnknownOperationException": ("InvalidAction", 400),
     "SerializationException": ("MalformedQueryString", 400),
     "KMSInternalException": ("InternalFailure", 500),
+    # The database unreachable (kmsconsole.errors.fault_for): the Query protocol's common
+    # transient error, which SDKs retry.
+    "DependencyTimeoutException": ("ServiceUnavailable", 503),
 }
 
 # The members each operation takes. Anything else is refused, never ignored: a session policy
@@ -147,7 +156,21 @@ def operation_name(form: dict[str, str]) -> str:
 @csrf_exempt
 def sts_api(request) -> HttpResponse:
     request_id = request_id_of(request)  # the request's one id (kmsconsole/logs.py)
-    body = request.body
+    try:
+        return _answer(request, request_id)
+    except DatabaseDriverError as error:
+        # The database failed while authenticating or auditing a refusal: an STS error
+        # document, never Django's HTML 500 page (as kms_api, api/views.py).
+        log.exception("request %s failed", request_id)
+        return error_response(request_id, fault_for(error))
+
+
+def _answer(request, request_id: str) -> HttpResponse:
+    try:
+        body = read_body(request)
+    except KmsError as error:  # too large: refused unread, as the KMS endpoint does
+        record_rejected(unauthenticated_caller(request, request_id), "Unknown", error)
+        return error_response(request_id, error)
     form, form_error = _form_or_error(body)
     event_name = form.get("Action", "")[:64] or "Unknown"
     try:
@@ -171,10 +194,10 @@ def sts_api(request) -> HttpResponse:
         return HANDLERS[action](caller, params, request_id)
     except KmsError as error:
         return error_response(request_id, error)
-    except Exception:
+    except Exception as error:
         # Audited by the service's operation(); the client sees no internals.
         log.exception("request %s (%s) failed", request_id, action)
-        return error_response(request_id, InternalError("An internal error occurred."))
+        return error_response(request_id, fault_for(error))
 
 
 def _form_or_error(body: bytes) -> tuple[dict[str, str], KmsError | None]:

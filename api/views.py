@@ -8,6 +8,7 @@ refused before a service runs are audited here; every response carries x-amzn-Re
 import json
 import logging
 
+from django.db import Error as DatabaseDriverError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -19,6 +20,7 @@ from kmsconsole.errors import (
     KmsError,
     SerializationError,
     UnknownOperationError,
+    fault_for,
 )
 from kmsconsole.logs import request_id_of
 
@@ -55,7 +57,8 @@ def client_ip(request) -> str:
 def request_caller(request, request_id: str, principal: Principal, region: str) -> Caller:
     return Caller(principal=principal, region=region, source=SOURCE_API,
                   source_ip=client_ip(request),
-                  user_agent=request.headers.get("User-Agent", "")[:1024],
+                  # U+0000 dropped: PostgreSQL text cannot hold it, and the audit record must.
+                  user_agent=request.headers.get("User-Agent", "").replace("\x00", "")[:1024],
                   request_id=request_id, secure_transport=request.is_secure())
 
 
@@ -89,7 +92,10 @@ def operation_name(request) -> str:
     """The operation of `TrentService.<Operation>`; AWS routes on the whole target, so a target
     without the service prefix names no operation ("" is unknown)."""
     target = request.headers.get("X-Amz-Target", "")
-    return target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+    name = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+    # Threat: a target carrying CR/LF, markup or other text into the audit trail's eventName
+    # and the error message; no operation name has anything but letters and digits.
+    return name if name.isascii() and name.isalnum() else ""
 
 
 @csrf_exempt
@@ -101,7 +107,18 @@ def kms_api(request) -> HttpResponse:
     # counts as "Unknown", so callers cannot add label values at will.
     request.kms_operation = name if name in HANDLERS else "Unknown"
     try:
-        body = request.body
+        return _answer(request, request_id, name)
+    except DatabaseDriverError as error:
+        # The database failed outside a service: while authenticating (access key lookup) or
+        # auditing a refused request. Said in AWS's words, never Django's HTML 500 page, which
+        # an SDK cannot parse (found by bench/faults.py, PostgreSQL restarted under load).
+        log.exception("request %s (%s) failed", request_id, name)
+        return error_response(request_id, fault_for(error))
+
+
+def _answer(request, request_id: str, name: str) -> HttpResponse:
+    try:
+        body = read_body(request)
         signed = sigv4.authenticate(method=request.method, path=request.path,
                                     query=request.META.get("QUERY_STRING", ""),
                                     headers=request.headers, body=body, service="kms")
@@ -122,10 +139,11 @@ def kms_api(request) -> HttpResponse:
         result = HANDLERS[name](caller, params)
     except KmsError as error:
         return error_response(request_id, error)
-    except Exception:
-        # Audited by the service's operation(); the client sees no internals.
+    except Exception as error:
+        # Audited by the service's operation() (unless the database itself is down); the client
+        # sees no internals.
         log.exception("request %s (%s) failed", request_id, name)
-        return error_response(request_id, InternalError("An internal error occurred."))
+        return error_response(request_id, fault_for(error))
     try:
         return respond(request_id, 200,
                        None if result is None else model.serialize_response(name, result))
@@ -134,6 +152,22 @@ def kms_api(request) -> HttpResponse:
         # AWS's words rather than as an HTML error page.
         log.exception("request %s (%s): response could not be serialized", request_id, name)
         return error_response(request_id, InternalError("An internal error occurred."))
+
+
+def read_body(request) -> bytes:
+    """The request body, refused unread when its Content-Length is over MAX_BODY_BYTES.
+
+    Threat: memory exhaustion by huge bodies, and Django's own limit (RequestDataTooBig) which
+    answers with an HTML 400 an SDK cannot parse. Without a Content-Length (chunked), Django
+    reads nothing, so the body is bounded either way.
+    """
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        raise SerializationError("The request body is too large.")
+    return request.body
 
 
 def _json(body: bytes):

@@ -63,8 +63,9 @@ def _user(request, name: str):
 def _back(request, user):
     """Where an action returns: the page the form came from, else the user's MFA page."""
     candidate = request.POST.get("next") or request.GET.get("next")
-    # Threat: an open redirect; only a path of this site is followed.
-    if candidate and url_has_allowed_host_and_scheme(
+    # Threat: an open redirect; only a path of this site is followed (and only a path: other
+    # text would be looked up as a URL name by redirect() and fail).
+    if candidate and candidate.startswith("/") and url_has_allowed_host_and_scheme(
             candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return candidate
     return reverse("iam:user_mfa", args=[user.name])

@@ -55,8 +55,10 @@ def set_region(request, region: str) -> bool:
 
 def safe_next(request, candidate: str | None) -> str:
     """`candidate` if it is a path on this site, else the console's first page.
-    Threat: an open redirect (a sign-in link that sends the user on to a look-alike site)."""
-    if candidate and url_has_allowed_host_and_scheme(
+    Threat: an open redirect (a sign-in link that sends the user on to a look-alike site).
+    Only a path (leading "/") is taken: redirect() would try any other text as a URL name and
+    fail with a 500 (found by tests/web/test_console_forms_fuzz.py)."""
+    if candidate and candidate.startswith("/") and url_has_allowed_host_and_scheme(
             candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return candidate
     return reverse("keys:customer_managed_keys")

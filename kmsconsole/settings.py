@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # A session that must change its password first sees nothing else (grants/middleware.py).
     "grants.middleware.PasswordChangeRequiredMiddleware",
+    # A console field with U+0000 gets a 400 page, not a database error (kmsconsole/middleware.py).
+    "kmsconsole.middleware.RefuseNulCharacterMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -66,6 +66,19 @@ _CONTEXT_OPERATIONS = frozenset({
     "generatedatakeypairwithoutplaintext",
 })
 
+# The only actions AWS KMS performs on a key of another account ("Cross-account use: Yes" in
+# the API reference; kms-spec.md 2.11). Threat: a key policy granting kms:* to another account
+# (a common shortcut) letting that account delete the key, rewrite its policy or import material.
+CROSS_ACCOUNT_ACTIONS = frozenset({
+    "kms:encrypt", "kms:decrypt", "kms:reencryptfrom", "kms:reencryptto",
+    "kms:generatedatakey", "kms:generatedatakeywithoutplaintext", "kms:generatedatakeypair",
+    "kms:generatedatakeypairwithoutplaintext", "kms:sign", "kms:verify", "kms:generatemac",
+    "kms:verifymac", "kms:derivesharedsecret", "kms:describekey", "kms:getpublickey",
+    "kms:getkeyrotationstatus", "kms:creategrant", "kms:listgrants", "kms:retiregrant",
+    "kms:revokegrant",
+})
+NOT_CROSS_ACCOUNT = "the {action} action cannot be performed on a key in another account"
+
 _DIRECT = "direct"    # the statement names the principal itself (or everyone)
 _ACCOUNT = "account"  # the statement names the principal's account root: IAM decides
 
@@ -471,6 +484,9 @@ def _decide_with_key(request: Request, found: _Findings, grants: Sequence[GrantI
     identity_allows = bool(identity) or principal.type == "Root"
     same_account = request.resource_account_id in (None, principal.account_id)
     service = principal.type == "AWSService"
+    if not (service or same_account) and action.lower() not in CROSS_ACCOUNT_ACTIONS:
+        # Whatever the key policy, IAM policies or grants say (kms-spec.md 2.11).
+        return _denied(request, found, NOT_CROSS_ACCOUNT.format(action=action))
 
     if service or same_account:
         if direct:
