@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from grants.principals import SOURCE_SCHEDULER, Caller
-from kmsconsole.errors import KmsError
+from kmsconsole.errors import KmsError, fault_for
 
 from .chain import chain_append
 from .models import AuditEvent
@@ -132,10 +132,11 @@ def operation(caller: Caller, event_name: str, *, read_only: bool,
     except KmsError as error:
         _record_failure(op, error)
         raise
-    except Exception:
-        # A bug or a dependency failure: the request is still audited, without internals.
+    except Exception as error:
+        # A bug or a dependency failure: the request is still audited, without internals, with
+        # the fault the API answers (fault_for), so the trail and the caller agree.
         log.exception("internal error in %s", event_name)
-        _record_failure(op, KmsError(INTERNAL_ERROR_MESSAGE))
+        _record_failure(op, fault_for(error))
         raise
 
 

@@ -102,6 +102,14 @@ class InternalError(KmsError):
     status = 500
 
 
+class DependencyTimeoutError(KmsError):
+    """A dependency (the database) did not answer: transient, the SDKs retry it (503, as
+    kms-spec.md 1.3 recommends for this fault)."""
+
+    code = "DependencyTimeoutException"
+    status = 503
+
+
 class MalformedPolicyDocumentError(ClientError):
     code = "MalformedPolicyDocumentException"
 
@@ -178,3 +186,23 @@ class ExpiredTokenError(ClientError):
 
 class CustomKeyStoreNotFoundError(ClientError):
     code = "CustomKeyStoreNotFoundException"
+
+
+def fault_for(error: Exception) -> KmsError:
+    """The AWS fault for an exception that is not a KmsError (a bug or a dependency failure).
+
+    The database unreachable or the connection lost (restart, failover, network): the request
+    may succeed if retried, which is AWS's DependencyTimeoutException ("The system timed out
+    while trying to fulfill the request. You can retry the request."), answered with 503 so SDKs
+    back off and retry. Anything else, a database error included (an IntegrityError is our bug,
+    not a dependency's), is KMSInternalException. The API answers with it and the audit trail
+    records it, so the two always agree.
+    """
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(error, KmsError):
+        return error
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return DependencyTimeoutError("The service could not reach its database in time. "
+                                      "You can retry the request.")
+    return InternalError("An internal error occurred.")
