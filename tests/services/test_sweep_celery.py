@@ -1,8 +1,9 @@
-"""End to end: a real Celery worker with embedded beat (`celery -A kmsconsole worker -B`), on
-Redis, runs the scheduled sweep and rotates a due key (issue 8).
+"""End to end: a real Celery worker and a separate beat, started with the very commands
+docker-compose.yml's worker and beat services run, on Redis, run the scheduled sweep and rotate
+a due key (issues 8 and 9).
 
-The worker is a subprocess with the project's own settings (kmsconsole.settings), pointed at
-this test's database and root key, with KMS_SWEEP_INTERVAL_SECONDS=1. Its beat schedule file
+Worker and beat are subprocesses with the project's own settings (kmsconsole.settings), pointed
+at this test's database and root key, with KMS_SWEEP_INTERVAL_SECONDS=1. The beat schedule file
 and var folder are per test. It uses Redis database 5 so that no other worker (a developer's
 `make run`, another test) takes the beat's messages or hands it theirs.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import yaml
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -58,9 +60,31 @@ def worker_database_url() -> str:
 
 
 
+# docker-compose.yml's commands (the beat's --schedule points into this test's folder).
+WORKER_COMMAND = ["celery", "-A", "kmsconsole", "worker", "--loglevel=INFO"]
+BEAT_COMMAND = ["celery", "-A", "kmsconsole", "beat", "--loglevel=INFO", "--schedule"]
+
+
+def test_the_commands_are_those_of_docker_compose():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    assert compose["worker"]["command"].split() == WORKER_COMMAND
+    assert compose["beat"]["command"].split()[:-1] == BEAT_COMMAND
+
+
+def stop(process: subprocess.Popen) -> int:
+    """SIGTERM (Celery's warm shutdown), then the exit status; killed if it hangs."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
 @pytest.fixture
 def worker(tmp_path):
-    """A worker with embedded beat; stopped with SIGTERM (warm shutdown) after the test."""
+    """A worker and a beat, as two processes; stopped with SIGTERM after the test."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "kmsconsole.settings",
@@ -71,26 +95,24 @@ def worker(tmp_path):
         "KMS_VAR_DIR": str(tmp_path),
         "KMS_SWEEP_INTERVAL_SECONDS": "1",
     }
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
+    log_path, beat_log_path = tmp_path / "worker.log", tmp_path / "beat.log"
+    with open(log_path, "wb") as log, open(beat_log_path, "wb") as beat_log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "kmsconsole", "worker", "-B",
-             "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-             "--schedule", str(tmp_path / "celerybeat-schedule")],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", *WORKER_COMMAND], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+        beat = subprocess.Popen(
+            [sys.executable, "-m", *BEAT_COMMAND, str(tmp_path / "celerybeat-schedule")],
+            cwd=REPO, env=env, stdout=beat_log, stderr=subprocess.STDOUT)
     try:
-        yield process, log_path
+        yield process, beat, log_path
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for running in (beat, process):
+            if running.poll() is None:
+                stop(running)
 
 
 def test_a_celery_worker_with_beat_rotates_a_due_key(admin, worker):
-    process, log_path = worker
+    process, beat, log_path = worker
     key = create_key(caller_for(admin))
     Key.objects.filter(pk=key.pk).update(rotation_enabled=True, rotation_period_days=90,
                                          next_rotation_date=timezone.now())
@@ -113,5 +135,5 @@ def test_a_celery_worker_with_beat_rotates_a_due_key(admin, worker):
     assert "keys.tasks.kms_sweep" in log
     assert "rotation: 1 done, 0 failed" in log
 
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS) == 0  # a clean, warm shutdown
+    assert beat.poll() is None, "beat exited early"
+    assert stop(beat) == 0 and stop(process) == 0  # clean, warm shutdowns
