@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
+# Test processes (pytest-xdist): one per core; each has its own test database and live server.
+TEST_PROCESSES ?= auto
 BIN := $(VENV)/bin
 
 .PHONY: run test install migrate bench clean
@@ -28,7 +30,7 @@ run: migrate
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var/celery var/kmsconsole.sqlite3 var/celerybeat-schedule*
