@@ -24,6 +24,7 @@ from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, roles, services
 from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
+from .policy_attachments import PolicyHolder, attach_policies, detach_policy
 from .policy_views import check_policy_document
 from .role_forms import (
     ANOTHER_ACCOUNT,
@@ -284,34 +285,10 @@ def role_attach(request, name: str):
     page, error_page = _open(request, name)
     if error_page:
         return error_page
-    if request.method == "POST":
-        chosen = list(dict.fromkeys(request.POST.getlist("policies")))
-        chosen = chosen[:services.MAX_ATTACHED_POLICIES]  # more would exceed IAM's quota
-        if not chosen:
-            messages.error(request, "Select one or more policies to attach.")
-            return redirect(page.url("role_attach"))
-        try:
-            for policy_arn in chosen:
-                services.policy_attach_role(caller=page.caller, role=page.role,
-                                            policy_arn=policy_arn)
-        except AccessDeniedError as error:
-            return _error(request, error, name)
-        except KmsError as error:
-            messages.error(request, f"{error.code}: {error.message}")
-            return redirect(page.url("role_attach"))
-        messages.success(request, "Policy was successfully attached to role.")
-        return redirect(page.url())
-    name_filter = request.GET.get("name", "").strip()[:128]
-    try:
-        attached = {policy.arn for policy in roles.role_attached_policies(
-            caller=page.caller, role=page.role)}
-        available = managed_policies.policy_list(caller=page.caller, name_filter=name_filter)
-    except KmsError as error:
-        return _error(request, error, name)
-    return render(request, "iam/roles/attach.html", {
-        "title": f"Attach policy to {page.role.name}", "role": page.role, "page": page,
-        "policies": [policy for policy in available if policy.arn not in attached],
-        "name_filter": name_filter, "breadcrumbs": page.crumbs("Attach policy")})
+    return attach_policies(request, _policy_holder(request, page),
+                           title=f"Attach policy to {page.role.name}",
+                           heading="Other permissions policies",
+                           crumbs=page.crumbs("Attach policy"))
 
 
 @require_POST
@@ -319,16 +296,20 @@ def role_detach(request, name: str):
     page, error_page = _open(request, name)
     if error_page:
         return error_page
-    policy_arn = request.POST.get("policy_arn", "")
-    try:
-        services.policy_detach_role(caller=page.caller, role=page.role, policy_arn=policy_arn)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {policy_arn.rsplit('/', 1)[-1]} removed.")
-    return redirect(page.url())
+    return detach_policy(request, _policy_holder(request, page))
+
+
+def _policy_holder(request, page: "RolePage") -> PolicyHolder:
+    caller, role = page.caller, page.role
+    return PolicyHolder(
+        kind="role", caller=caller,
+        attached=lambda: roles.role_attached_policies(caller=caller, role=role),
+        attach=lambda arn: services.policy_attach_role(caller=caller, role=role,
+                                                       policy_arn=arn),
+        detach=lambda arn: services.policy_detach_role(caller=caller, role=role,
+                                                       policy_arn=arn),
+        refuse=lambda error: _error(request, error, role.name),
+        attach_url=page.url("role_attach"), done_url=page.url())
 
 
 # --- Permissions: inline policies -----------------------------------------------------------

@@ -34,6 +34,7 @@ from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, services, users
 from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
+from .policy_attachments import PolicyHolder, attach_policies, detach_policy
 from .user_forms import UserCreateForm, UserDeleteForm
 
 USERS = {"label": "Users", "url": "iam:users"}
@@ -210,34 +211,10 @@ def user_attach(request, name: str):
     page, refusal = open_user(request, name)
     if refusal:
         return refusal
-    if request.method == "POST":
-        chosen = list(dict.fromkeys(request.POST.getlist("policies")))
-        chosen = chosen[:services.MAX_ATTACHED_POLICIES]  # more would exceed IAM's quota
-        if not chosen:
-            messages.error(request, "Select one or more policies to attach.")
-            return redirect(page.url("user_attach"))
-        try:
-            for policy_arn in chosen:
-                services.policy_attach_user(caller=page.caller, user=page.user,
-                                            policy_arn=policy_arn)
-        except AccessDeniedError as error:
-            return page.error(error)
-        except KmsError as error:
-            messages.error(request, f"{error.code}: {error.message}")
-            return redirect(page.url("user_attach"))
-        messages.success(request, "Policy was successfully attached to user.")
-        return redirect(page.url())
-    name_filter = request.GET.get("name", "").strip()[:128]
-    try:
-        attached = {policy.arn for policy in users.user_attached_policies(
-            caller=page.caller, user=page.user)}
-        available = managed_policies.policy_list(caller=page.caller, name_filter=name_filter)
-    except KmsError as error:
-        return page.error(error)
-    return render(request, "iam/users/attach.html", {
-        "title": f"Add permissions to {page.user.name}", "iam_user": page.user,
-        "policies": [policy for policy in available if policy.arn not in attached],
-        "name_filter": name_filter, "breadcrumbs": page.crumbs("Add permissions")})
+    return attach_policies(request, _policy_holder(page),
+                           title=f"Add permissions to {page.user.name}",
+                           heading="Permissions policies",
+                           crumbs=page.crumbs("Add permissions"))
 
 
 @require_POST
@@ -245,16 +222,19 @@ def user_detach(request, name: str):
     page, refusal = open_user(request, name)
     if refusal:
         return refusal
-    policy_arn = request.POST.get("policy_arn", "")
-    try:
-        services.policy_detach_user(caller=page.caller, user=page.user, policy_arn=policy_arn)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {policy_arn.rsplit('/', 1)[-1]} removed.")
-    return redirect(page.url())
+    return detach_policy(request, _policy_holder(page))
+
+
+def _policy_holder(page: "UserPage") -> PolicyHolder:
+    caller, user = page.caller, page.user
+    return PolicyHolder(
+        kind="user", caller=caller,
+        attached=lambda: users.user_attached_policies(caller=caller, user=user),
+        attach=lambda arn: services.policy_attach_user(caller=caller, user=user,
+                                                       policy_arn=arn),
+        detach=lambda arn: services.policy_detach_user(caller=caller, user=user,
+                                                       policy_arn=arn),
+        refuse=page.error, attach_url=page.url("user_attach"), done_url=page.url())
 
 
 # --- Permissions: inline policies -----------------------------------------------------------
