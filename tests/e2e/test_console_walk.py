@@ -224,6 +224,9 @@ def test_admin_walks_create_policy_tags_and_key_actions(world, open_page, artifa
     # Schedule key deletion in 7 days, with the confirmation checkbox; then cancel it.
     open_key_actions(page)
     page.get_by_role("link", name="Schedule key deletion").click()
+    # Wait for the page's load event: an input typed while the page is still parsing comes
+    # before htmx has bound its trigger, and no request would re-render the sentence.
+    page.wait_for_url(re.compile(r"/schedule-deletion$"))
     page.get_by_label("Waiting period (in days)").fill("7")
     # htmx re-renders the confirmation sentence as the number changes (without JavaScript the
     # server asks again when the tick named another number: tests/web).
