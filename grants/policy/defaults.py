@@ -74,6 +74,12 @@ _ADMIN_ACTIONS = [
 ]
 _ADMIN_TAGGING_ACTIONS = ["kms:TagResource", "kms:UntagResource"]
 _ADMIN_DELETION_ACTIONS = ["kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"]
+# kms-spec.md 5.1 prints the list of the console before on-demand rotation (2024) and says newer
+# consoles "may add" kms:RotateKeyOnDemand (unverified). We add it, last, where the key policies
+# people copy from today's console have it: without it a key administrator named in the wizard
+# could not use the Key rotation tab's "Rotate now". Policies written without it (older consoles,
+# the spec's captured document) are still recognised by the default view and kept as they are.
+_ADMIN_ROTATION_ACTIONS = ["kms:RotateKeyOnDemand"]
 
 _USER_ACTIONS = {
     "SYMMETRIC_ENCRYPT": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
@@ -86,12 +92,14 @@ _USER_ACTIONS = {
 _GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 
 
-def key_admin_actions(*, allow_admins_to_delete: bool = True,
-                      external_origin: bool = False) -> list[str]:
+def key_admin_actions(*, allow_admins_to_delete: bool = True, external_origin: bool = False,
+                      admins_rotate_on_demand: bool = True) -> list[str]:
     """The actions of "Allow access for Key Administrators", in the console's order.
 
     kms:ImportKeyMaterial (EXTERNAL origin only) follows kms:Delete*, where the console prints
-    it; the deletion pair is dropped when "Allow key administrators to delete this key" is off.
+    it; the deletion pair is dropped when "Allow key administrators to delete this key" is off;
+    kms:RotateKeyOnDemand comes last unless `admins_rotate_on_demand` is off (an older console's
+    policy, which the default view keeps as it was).
     """
     actions = list(_ADMIN_ACTIONS)
     if external_origin:
@@ -99,6 +107,8 @@ def key_admin_actions(*, allow_admins_to_delete: bool = True,
     actions += _ADMIN_TAGGING_ACTIONS
     if allow_admins_to_delete:
         actions += _ADMIN_DELETION_ACTIONS
+    if admins_rotate_on_demand:
+        actions += _ADMIN_ROTATION_ACTIONS
     return actions
 
 
@@ -117,7 +127,8 @@ def _principal(arns: list[str]) -> dict:
 def console_default_policy(account_id: str, *, admins: list[str], users: list[str],
                            other_accounts: list[str], key_type: str,
                            allow_admins_to_delete: bool = True,
-                           external_origin: bool = False) -> str:
+                           external_origin: bool = False,
+                           admins_rotate_on_demand: bool = True) -> str:
     """The key policy the Create key wizard generates (kms-spec.md 5.1, console default).
 
     `admins` and `users` are IAM user/role ARNs; `other_accounts` are 12-digit account ids, which
@@ -140,7 +151,8 @@ def console_default_policy(account_id: str, *, admins: list[str], users: list[st
             "Effect": "Allow",
             "Principal": _principal(admins),
             "Action": key_admin_actions(allow_admins_to_delete=allow_admins_to_delete,
-                                        external_origin=external_origin),
+                                        external_origin=external_origin,
+                                        admins_rotate_on_demand=admins_rotate_on_demand),
             "Resource": "*",
         })
     key_users = list(users) + [_account_root(other) for other in other_accounts]
@@ -190,13 +202,17 @@ class ConsoleParts:
     other_accounts: tuple[str, ...] = ()
     # Without administrators the policy cannot say; the console's default (checked) is assumed.
     allow_admins_to_delete: bool = True
+    # False only for a policy an older console wrote (no kms:RotateKeyOnDemand): a change in the
+    # default view must not widen what its administrators may do.
+    admins_rotate_on_demand: bool = True
 
     def policy(self, account_id: str, *, key_type: str, external_origin: bool = False) -> str:
         """The console default policy for these parts."""
         return console_default_policy(
             account_id, admins=list(self.admins), users=list(self.users),
             other_accounts=list(self.other_accounts), key_type=key_type,
-            allow_admins_to_delete=self.allow_admins_to_delete, external_origin=external_origin)
+            allow_admins_to_delete=self.allow_admins_to_delete, external_origin=external_origin,
+            admins_rotate_on_demand=self.admins_rotate_on_demand)
 
 
 _ACCOUNT_ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")
@@ -241,6 +257,7 @@ def console_policy_parts(policy_text: str, account_id: str, key_type: str | None
         by_sid[sid] = statement
     admins: list[str] = []
     allow_delete = True
+    rotate_on_demand = True
     if "Allow access for Key Administrators" in by_sid:
         statement = by_sid["Allow access for Key Administrators"]
         admins = _principal_list(statement)
@@ -248,6 +265,7 @@ def console_policy_parts(policy_text: str, account_id: str, key_type: str | None
             return None
         actions = statement.get("Action")
         allow_delete = isinstance(actions, list) and "kms:ScheduleKeyDeletion" in actions
+        rotate_on_demand = isinstance(actions, list) and "kms:RotateKeyOnDemand" in actions
     users: list[str] = []
     others: list[str] = []
     if "Allow use of the key" in by_sid:
@@ -267,7 +285,8 @@ def console_policy_parts(policy_text: str, account_id: str, key_type: str | None
     if not all(own.fullmatch(arn) for arn in admins + users):
         return None
     parts = ConsoleParts(admins=tuple(admins), users=tuple(users), other_accounts=tuple(others),
-                         allow_admins_to_delete=allow_delete)
+                         allow_admins_to_delete=allow_delete,
+                         admins_rotate_on_demand=rotate_on_demand)
     expected = json.loads(parts.policy(account_id, key_type=key_type,
                                        external_origin=external_origin))
     return parts if document == expected else None

@@ -67,6 +67,19 @@ def test_every_generated_policy_gives_back_its_parts(key_type, delete, external,
     assert parts.policy(ACCOUNT, key_type=key_type, external_origin=external) == text
 
 
+@pytest.mark.parametrize("delete", [True, False])
+def test_an_older_consoles_policy_without_rotate_key_on_demand_is_recognised_and_kept(delete):
+    older = policy(admins=[ADMIN], users=[USER], allow_admins_to_delete=delete,
+                   admins_rotate_on_demand=False)
+    assert "kms:RotateKeyOnDemand" not in older
+    parts = console_policy_parts(older, ACCOUNT, "SYMMETRIC_ENCRYPT")
+    assert parts is not None and parts.admins_rotate_on_demand is False
+    # A change in the default view (another key user) does not widen the administrators' rights.
+    changed = ConsoleParts(admins=parts.admins, users=(USER, PATH_USER),
+                           allow_admins_to_delete=delete, admins_rotate_on_demand=False)
+    assert "kms:RotateKeyOnDemand" not in changed.policy(ACCOUNT, key_type="SYMMETRIC_ENCRYPT")
+
+
 def test_whitespace_and_member_order_do_not_matter():
     text = policy(admins=[ADMIN], users=[USER])
     compact = json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)

@@ -127,8 +127,25 @@ def test_keys_policies_still_exports_the_api_default_and_jackson_dumps():
 
 
 def test_the_console_default_for_a_symmetric_key_is_printed_exactly_as_aws_prints_it():
+    # CONSOLE_SYMMETRIC is kms-spec.md 5.1's document, from a console before on-demand rotation.
     assert console_default_policy(ACCOUNT, admins=[ADMIN], users=[USER], other_accounts=[],
-                                  key_type="SYMMETRIC_ENCRYPT") == CONSOLE_SYMMETRIC
+                                  key_type="SYMMETRIC_ENCRYPT",
+                                  admins_rotate_on_demand=False) == CONSOLE_SYMMETRIC
+
+
+def test_todays_console_default_adds_rotate_key_on_demand_after_the_deletion_pair():
+    today = console_default_policy(ACCOUNT, admins=[ADMIN], users=[USER], other_accounts=[],
+                                   key_type="SYMMETRIC_ENCRYPT")
+    assert today == CONSOLE_SYMMETRIC.replace(
+        '"kms:CancelKeyDeletion" ]', '"kms:CancelKeyDeletion", "kms:RotateKeyOnDemand" ]')
+
+
+def test_a_key_administrator_of_a_console_key_may_rotate_it_on_demand_but_not_use_it():
+    text = console_default_policy(ACCOUNT, admins=[ADMIN], users=[USER], other_accounts=[],
+                                  key_type="SYMMETRIC_ENCRYPT")
+    assert allowed(text, ADMIN, "kms:RotateKeyOnDemand")
+    assert not allowed(text, ADMIN, "kms:Encrypt")
+    assert not allowed(text, USER, "kms:RotateKeyOnDemand")
 
 
 @pytest.mark.parametrize("key_type", KEY_TYPES)
@@ -186,7 +203,7 @@ def test_unchecking_allow_deletion_drops_schedule_and_cancel_key_deletion():
     actions = console(allow_admins_to_delete=False)["Statement"][1]["Action"]
     assert "kms:ScheduleKeyDeletion" not in actions
     assert "kms:CancelKeyDeletion" not in actions
-    assert actions[-2:] == ["kms:TagResource", "kms:UntagResource"]
+    assert actions[-3:] == ["kms:TagResource", "kms:UntagResource", "kms:RotateKeyOnDemand"]
 
 
 def test_an_external_origin_key_lets_administrators_import_key_material():

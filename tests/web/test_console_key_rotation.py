@@ -9,7 +9,8 @@ import pytest
 from audit.models import AuditEvent
 from grants import services as iam_services
 from grants.builtin_policies import builtin_policy_arn
-from grants.principals import Caller
+from grants.policy.defaults import console_default_policy
+from grants.principals import Caller, Principal
 from keys import rotation, services
 from keys.models import Key
 from tests.conftest import REGION, caller_for, make_user
@@ -248,6 +249,25 @@ def test_a_key_administrator_may_rotate(client, account, key):
     response = client.post(url(key, "/rotate-now"))
     assert response.status_code == 302
     assert fresh(key).current_version == 2
+
+
+@pytest.mark.parametrize("todays_console, allowed", [(True, True), (False, False)])
+def test_a_key_administrator_named_in_the_console_default_policy_may_rotate_now(
+        client, account, admin, todays_console, allowed):
+    # No IAM policy: the key policy alone decides. Today's console default lets its key
+    # administrators rotate on demand; an older console's policy (kms-spec.md 5.1) does not.
+    keyadmin = make_user(account, "keyadmin")
+    policy = console_default_policy(account.id, admins=[Principal.for_user(keyadmin).arn],
+                                    users=[], other_accounts=[], key_type="SYMMETRIC_ENCRYPT",
+                                    admins_rotate_on_demand=todays_console)
+    key = create_key(admin, policy=policy)
+    client.force_login(keyadmin)
+    response = client.post(url(key, "/rotate-now"))
+    assert response.status_code == (302 if allowed else 403)
+    assert fresh(key).current_version == (2 if allowed else 1)
+    event = last_event("RotateKeyOnDemand")
+    assert event.user_name == "keyadmin"
+    assert event.error_code == ("" if allowed else "AccessDeniedException")
 
 
 @pytest.mark.parametrize("method, suffix", PAGES)
