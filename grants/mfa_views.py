@@ -7,7 +7,7 @@ Security credentials tab includes it with the context `mfa_context()` returns, a
 /iam/users/details/<name>/mfa shows it alone. Its forms carry `next`, the page to return to.
 
 Every page reads the user as the user's detail page does (GetUser, authorized and audited,
-grants.user_views.open_user) before anything else. Threat: user-name probing; a caller who
+grants.user_views.UserPage.open) before anything else. Threat: user-name probing; a caller who
 may not read users gets the same 403 whether the name exists or not, and a 404 only once
 allowed to read it.
 
@@ -30,7 +30,7 @@ from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import mfa
 from .forms import MFADeviceNameForm, MFAEnableForm
-from .user_views import open_user
+from .user_views import UserPage
 
 
 def mfa_context(request, user) -> dict:
@@ -56,7 +56,7 @@ def _crumbs(user, label: str | None = None) -> list[dict]:
 def _user(request, name: str):
     """(user, None) or (None, the error page) for a user of the caller's account, read with
     the caller's permission (GetUser) like every page of a user."""
-    page, refusal = open_user(request, name)
+    page, refusal = UserPage.open(request, name)
     return (page.user if page is not None else None), refusal
 
 

@@ -18,14 +18,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.views import principal_events
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import console_caller
 from kmsconsole.errors import AccessDeniedError, KmsError
 
-from . import managed_policies, roles, services
-from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
-from .policy_attachments import PolicyHolder, attach_policies, detach_policy
+from . import managed_policies, principal_pages, roles, services
 from .policy_views import check_policy_document
+from .principal_pages import PrincipalPage
 from .role_forms import (
     ANOTHER_ACCOUNT,
     ENTITY_CUSTOM,
@@ -35,18 +33,6 @@ from .role_forms import (
     newline_normalised,
 )
 
-ROLES = {"label": "Roles", "url": "iam:roles"}
-
-
-def _crumbs(*crumbs) -> list[dict]:
-    return [{"label": "Roles", "href": reverse("iam:roles")}, *crumbs]
-
-
-def _error(request, error: KmsError, name: str | None = None):
-    return kms_error_page(request, error,
-                          breadcrumbs=[ROLES] + ([{"label": name}] if name else []))
-
-
 # --- the list -------------------------------------------------------------------------------
 
 @require_GET
@@ -55,7 +41,7 @@ def roles_list(request):
     try:
         summaries = roles.role_list(caller=console_caller(request), name_filter=name_filter)
     except KmsError as error:
-        return _error(request, error)
+        return RolePage.error_page(request, error)
     template = "iam/roles/list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#role-table"
@@ -71,10 +57,10 @@ def role_create(request):
     try:
         policies = managed_policies.policy_list(caller=caller)
     except KmsError as error:
-        return _error(request, error)
+        return RolePage.error_page(request, error)
     choices = [(policy.arn, policy.name) for policy in policies]
     context = {"title": "Create role", "policies": policies, "account_id": caller.account_id,
-               "breadcrumbs": _crumbs({"label": "Create role"})}
+               "breadcrumbs": RolePage.list_crumbs({"label": "Create role"})}
     if request.method == "GET":
         text = roles.trust_policy_for_account(caller.account_id)
         form = RoleCreateForm(policy_choices=choices, initial={"trust_policy": text})
@@ -96,7 +82,7 @@ def role_create(request):
             description=newline_normalised(data["description"]),
             max_session_duration=data["max_session_duration"])
     except AccessDeniedError as error:
-        return _error(request, error)
+        return RolePage.error_page(request, error)
     except KmsError as error:
         return render(request, "iam/roles/create.html", {**context, "service_error": error},
                       status=400)
@@ -126,99 +112,94 @@ def _attach(request, caller, role, policy_arns) -> None:
 
 # --- a role's detail page -------------------------------------------------------------------
 
-class RolePage:
+class RolePage(PrincipalPage):
     """What every tab of a role shows around itself: the role's summary, read with the
     caller (GetRole)."""
 
-    def __init__(self, request, name: str):
-        self.request = request
-        self.caller = console_caller(request)
-        self.summary = roles.role_get_detail(caller=self.caller, name=name)
-        self.role = self.summary.role
+    kind = "role"
+    list_label = "Roles"
+    list_url_name = "iam:roles"
+    entity_name = "role"
+    template_dir = "iam/roles"
+    tabs = (
+        ("permissions", "Permissions", "iam:role_detail"),
+        ("trust", "Trust relationships", "iam:role_trust"),
+        ("audit", "Audit", "iam:role_audit"),
+    )
+    attach_title = "Attach policy to {name}"
+    attach_heading = "Other permissions policies"
+    attach_crumb = "Attach policy"
+    inline_policy_help = ("A role's inline policies together can have up to 10,240 characters, "
+                          "not counting white space.")
 
-    def url(self, view: str = "role_detail", *args) -> str:
-        return reverse(f"iam:{view}", args=[self.role.name, *args])
+    def read(self, name: str):
+        return roles.role_get_detail(caller=self.caller, name=name)
+
+    def entity_of(self, summary):
+        return summary.role
+
+    @property
+    def role(self):
+        return self.entity
 
     def switch_role_link(self) -> str:
         """AWS's "Link to switch roles in console": the Switch role form, filled in."""
         query = urlencode({"roleName": self.role.name, "account": self.role.account_id})
         return self.request.build_absolute_uri(f"{reverse('iam:switch_role')}?{query}")
 
-    def render(self, tab: str, context: dict | None = None, status: int = 200):
-        page = {
-            "title": self.role.name, "summary": self.summary, "role": self.role, "tab": tab,
-            "tab_template": f"iam/roles/tabs/{tab}.html", "page": self,
-            "switch_role_link": self.switch_role_link(),
-            "max_session_label": duration_label(self.role.max_session_duration),
-            "tabs": [{"slug": "permissions", "label": "Permissions", "url": self.url()},
-                     {"slug": "trust", "label": "Trust relationships",
-                      "url": self.url("role_trust")},
-                     {"slug": "audit", "label": "Audit", "url": self.url("role_audit")}],
-            "breadcrumbs": _crumbs({"label": self.role.name}),
-        }
-        page.update(context or {})
-        return render(self.request, "iam/roles/detail.html", page, status=status)
+    def summary_context(self) -> dict:
+        return {"switch_role_link": self.switch_role_link(),
+                "max_session_label": duration_label(self.role.max_session_duration)}
 
-    def crumbs(self, label: str) -> list[dict]:
-        return _crumbs({"label": self.role.name, "href": self.url()}, {"label": label})
+    def attached_policies(self) -> list:
+        return roles.role_attached_policies(caller=self.caller, role=self.role)
 
+    def attach_policy(self, policy_arn: str) -> None:
+        services.policy_attach_role(caller=self.caller, role=self.role, policy_arn=policy_arn)
 
-def _open(request, name: str):
-    """(RolePage, None) or (None, the error page) when the role cannot be read."""
-    try:
-        return RolePage(request, name), None
-    except KmsError as error:
-        return None, _error(request, error, name)
+    def detach_policy(self, policy_arn: str) -> None:
+        services.policy_detach_role(caller=self.caller, role=self.role, policy_arn=policy_arn)
+
+    def inline_policies(self) -> list:
+        return roles.role_inline_policies(caller=self.caller, role=self.role)
+
+    def inline_policy_document(self, policy_name: str) -> str:
+        return roles.role_inline_policy_get(caller=self.caller, role=self.role,
+                                            policy_name=policy_name).document
+
+    def put_inline_policy(self, policy_name: str, document: str) -> None:
+        services.role_put_inline_policy(caller=self.caller, role=self.role,
+                                        policy_name=policy_name, document=document)
+
+    def delete_inline_policy(self, policy_name: str) -> None:
+        services.role_delete_inline_policy(caller=self.caller, role=self.role,
+                                           policy_name=policy_name)
 
 
 @require_GET
 def role_detail(request, name: str):
-    """Permissions: the managed policies attached and the inline policies."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    try:
-        attached = roles.role_attached_policies(caller=page.caller, role=page.role)
-        inline = roles.role_inline_policies(caller=page.caller, role=page.role)
-    except KmsError as error:
-        return _error(request, error, name)
-    return page.render("permissions", {"attached": attached, "inline": inline,
-                                       "policy_count": len(attached) + len(inline)})
+    return principal_pages.permissions_tab(RolePage, request, name)
 
 
 @require_GET
 def role_trust(request, name: str):
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
+    page, refusal = RolePage.open(request, name)
+    if refusal:
+        return refusal
     return page.render("trust")
 
 
 @require_GET
 def role_audit(request, name: str):
-    """The role's sessions' requests, newest first: the event history's search scoped to the
-    role (one LookupEvents, which needs cloudtrail:LookupEvents). An htmx filter or page turn
-    gets the events table only."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    try:
-        context, status = principal_events(request, caller=page.caller,
-                                           principal_arn=page.role.arn,
-                                           filter_action=page.url("role_audit"))
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "iam/roles/tabs/audit.html#event-table", context, status=status)
-    return page.render("audit", context, status=status)
+    return principal_pages.audit_tab(RolePage, request, name)
 
 
 @require_http_methods(["GET", "POST"])
 def role_edit(request, name: str):
     """The summary's Edit: description and maximum session duration (UpdateRole)."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
+    page, refusal = RolePage.open(request, name)
+    if refusal:
+        return refusal
     role = page.role
     if request.method == "GET":
         form = RoleEditForm(current_duration=role.max_session_duration, initial={
@@ -233,7 +214,7 @@ def role_edit(request, name: str):
                           max_session_duration=form.cleaned_data["max_session_duration"],
                           description=newline_normalised(form.cleaned_data["description"]))
     except AccessDeniedError as error:
-        return _error(request, error, name)
+        return page.error(error)
     except KmsError as error:
         return _render_edit(page, form, service_error=error, status=400)
     messages.success(request, f"Role {role.name} updated.")
@@ -251,9 +232,9 @@ def _render_edit(page, form, *, service_error=None, status=200):
 @require_http_methods(["GET", "POST"])
 def role_trust_edit(request, name: str):
     """Edit trust policy (UpdateAssumeRolePolicy), with the policy editor."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
+    page, refusal = RolePage.open(request, name)
+    if refusal:
+        return refusal
     if request.method == "GET":
         return _render_trust_editor(page, page.role.trust_policy)
     text = newline_normalised(request.POST.get("policy", ""))
@@ -263,7 +244,7 @@ def role_trust_edit(request, name: str):
         services.role_update_trust_policy(caller=page.caller, role=page.role,
                                           trust_policy=text)
     except AccessDeniedError as error:
-        return _error(request, error, name)
+        return page.error(error)
     except KmsError as error:
         return _render_trust_editor(page, text, service_error=error, status=400)
     messages.success(request, "Trust policy updated.")
@@ -277,97 +258,31 @@ def _render_trust_editor(page, text, *, result=None, service_error=None, status=
         "breadcrumbs": page.crumbs("Edit trust policy")}, status=status)
 
 
-# --- Permissions: managed policies ----------------------------------------------------------
+# --- Permissions ----------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
 def role_attach(request, name: str):
-    """Add permissions, Attach policies: the policies not attached yet, with checkboxes."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    return attach_policies(request, _policy_holder(request, page),
-                           title=f"Attach policy to {page.role.name}",
-                           heading="Other permissions policies",
-                           crumbs=page.crumbs("Attach policy"))
+    return principal_pages.attach(RolePage, request, name)
 
 
 @require_POST
 def role_detach(request, name: str):
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    return detach_policy(request, _policy_holder(request, page))
+    return principal_pages.detach(RolePage, request, name)
 
-
-def _policy_holder(request, page: "RolePage") -> PolicyHolder:
-    caller, role = page.caller, page.role
-    return PolicyHolder(
-        kind="role", caller=caller,
-        attached=lambda: roles.role_attached_policies(caller=caller, role=role),
-        attach=lambda arn: services.policy_attach_role(caller=caller, role=role,
-                                                       policy_arn=arn),
-        detach=lambda arn: services.policy_detach_role(caller=caller, role=role,
-                                                       policy_arn=arn),
-        refuse=lambda error: _error(request, error, role.name),
-        attach_url=page.url("role_attach"), done_url=page.url())
-
-
-# --- Permissions: inline policies -----------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
 def role_inline_create(request, name: str):
-    return _inline_editor(request, name, policy_name=None)
+    return principal_pages.inline_editor(RolePage, request, name, policy_name=None)
 
 
 @require_http_methods(["GET", "POST"])
 def role_inline_edit(request, name: str, policy_name: str):
-    return _inline_editor(request, name, policy_name=policy_name)
-
-
-def _inline_editor(request, name: str, *, policy_name: str | None):
-    """Create an inline policy (policy_name None) or edit one (PutRolePolicy either way)."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    owner = InlinePolicyOwner(
-        kind="role",
-        get_document=lambda policy_name: roles.role_inline_policy_get(
-            caller=page.caller, role=page.role, policy_name=policy_name).document,
-        policy_names=lambda: [policy.name for policy in roles.role_inline_policies(
-            caller=page.caller, role=page.role)],
-        put=lambda policy_name, document: services.role_put_inline_policy(
-            caller=page.caller, role=page.role, policy_name=policy_name, document=document),
-        render=lambda *args, **kwargs: _render_inline(page, *args, **kwargs),
-        refuse=lambda error: _error(request, error, name),
-        done_url=page.url())
-    return edit_inline_policy(request, owner, policy_name=policy_name)
-
-
-def _render_inline(page, form, text, policy_name, *, result=None, service_error=None,
-                   status=200):
-    title = "Create policy" if policy_name is None else f"Modify permissions in {policy_name}"
-    return render(page.request, "iam/roles/inline_policy.html", {
-        "title": title, "role": page.role, "page": page, "form": form, "text": text,
-        "editing": policy_name is not None, "policy_name": policy_name,
-        "result": result or {}, "service_error": service_error,
-        "breadcrumbs": page.crumbs(title)}, status=status)
+    return principal_pages.inline_editor(RolePage, request, name, policy_name=policy_name)
 
 
 @require_POST
 def role_inline_delete(request, name: str, policy_name: str):
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
-    try:
-        services.role_delete_inline_policy(caller=page.caller, role=page.role,
-                                           policy_name=policy_name)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {policy_name} removed.")
-    return redirect(page.url())
+    return principal_pages.inline_delete(RolePage, request, name, policy_name)
 
 
 # --- Delete ---------------------------------------------------------------------------------
@@ -376,16 +291,16 @@ def role_inline_delete(request, name: str, policy_name: str):
 def role_delete(request, name: str):
     """Delete role: AWS's console asks to type the role's name, then removes its policies and
     deletes it (IAM itself refuses to delete a role that still has policies)."""
-    page, error_page = _open(request, name)
-    if error_page:
-        return error_page
+    page, refusal = RolePage.open(request, name)
+    if refusal:
+        return refusal
     mistyped = request.method == "POST" and request.POST.get("confirmation", "") != name
     if request.method == "GET" or mistyped:
         try:
             attached = roles.role_attached_policies(caller=page.caller, role=page.role)
             inline = roles.role_inline_policies(caller=page.caller, role=page.role)
         except KmsError as error:
-            return _error(request, error, name)
+            return page.error(error)
         return render(request, "iam/roles/delete.html", {
             "title": f"Delete {page.role.name}?", "role": page.role, "page": page,
             "attached": attached, "inline": inline, "mistyped": mistyped,
@@ -393,7 +308,7 @@ def role_delete(request, name: str):
     try:
         roles.role_delete_with_policies(caller=page.caller, role=page.role)
     except AccessDeniedError as error:
-        return _error(request, error, name)
+        return page.error(error)
     except KmsError as error:
         messages.error(request, f"{error.code}: {error.message}")
         return redirect(page.url())

@@ -28,29 +28,17 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.history import neutralize
-from audit.views import principal_events
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import console_caller
 from kmsconsole.errors import AccessDeniedError, KmsError
 
-from . import managed_policies, services, users
-from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
-from .policy_attachments import PolicyHolder, attach_policies, detach_policy
+from . import managed_policies, principal_pages, services, users
+from .principal_pages import PrincipalPage
 from .user_forms import UserCreateForm, UserDeleteForm
 
-USERS = {"label": "Users", "url": "iam:users"}
 # The .csv downloads' columns, as AWS's console writes them.
 USER_CSV_HEADER = ["User name", "Password", "Access key ID", "Secret access key",
                    "Console sign-in link"]
 ACCESS_KEY_CSV_HEADER = ["Access key ID", "Secret access key"]
-
-
-def crumbs(*more) -> list[dict]:
-    return [{"label": "Users", "href": reverse("iam:users")}, *more]
-
-
-def error_page(request, error: KmsError, name: str | None = None):
-    return kms_error_page(request, error,
-                          breadcrumbs=[USERS] + ([{"label": name}] if name else []))
 
 
 def sign_in_url(request, account: str) -> str:
@@ -76,7 +64,7 @@ def users_list(request):
     try:
         summaries = users.user_list(caller=console_caller(request), name_filter=name_filter)
     except KmsError as error:
-        return error_page(request, error)
+        return UserPage.error_page(request, error)
     template = "iam/users/list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#user-table"
@@ -95,10 +83,10 @@ def user_create(request):
     try:
         policies = managed_policies.policy_list(caller=caller)
     except KmsError as error:
-        return error_page(request, error)
+        return UserPage.error_page(request, error)
     choices = [(policy.arn, policy.name) for policy in policies]
     context = {"title": "Create user", "policies": policies,
-               "breadcrumbs": crumbs({"label": "Create user"})}
+               "breadcrumbs": UserPage.list_crumbs({"label": "Create user"})}
     if request.method == "GET":
         return render(request, "iam/users/create.html",
                       {**context, "form": UserCreateForm(policy_choices=choices)})
@@ -114,7 +102,7 @@ def user_create(request):
             create_access_key=data["create_access_key"], policy_arns=data["policies"],
             password_reset_required=form.reset_required())
     except AccessDeniedError as error:
-        return error_page(request, error)
+        return UserPage.error_page(request, error)
     except KmsError as error:
         return render(request, "iam/users/create.html", {**context, "service_error": error},
                       status=400)
@@ -131,177 +119,104 @@ def _retrieve_password_page(request, created: users.NewUser, *, console_access: 
         "console_access": console_access,
         "csv_url": csv_data_url(USER_CSV_HEADER, row),
         "csv_filename": f"{created.user.name}_credentials.csv",
-        "breadcrumbs": crumbs({"label": "Create user"})})
+        "breadcrumbs": UserPage.list_crumbs({"label": "Create user"})})
 
 
 # --- a user's detail page -------------------------------------------------------------------
 
-TABS = [
-    ("permissions", "Permissions", "iam:user_detail"),
-    ("security-credentials", "Security credentials", "iam:user_security_credentials"),
-    ("access", "Access", "iam:user_access"),
-    ("audit", "Audit", "iam:user_audit"),
-]
-
-
-class UserPage:
+class UserPage(PrincipalPage):
     """What every tab of a user shows around itself: the user's summary, read with the
     caller (GetUser)."""
 
-    def __init__(self, request, name: str):
-        self.request = request
-        self.caller = console_caller(request)
-        self.summary = users.user_get_detail(caller=self.caller, name=name)
-        self.user = self.summary.user
+    kind = "user"
+    list_label = "Users"
+    list_url_name = "iam:users"
+    entity_name = "iam_user"
+    template_dir = "iam/users"
+    tabs = (
+        ("permissions", "Permissions", "iam:user_detail"),
+        ("security-credentials", "Security credentials", "iam:user_security_credentials"),
+        ("access", "Access", "iam:user_access"),
+        ("audit", "Audit", "iam:user_audit"),
+    )
+    attach_title = "Add permissions to {name}"
+    attach_heading = "Permissions policies"
+    attach_crumb = "Add permissions"
+    inline_policy_help = ("A user's inline policies together can have up to 2,048 characters, "
+                          "not counting white space.")
 
-    def url(self, view: str = "user_detail", *args) -> str:
-        return reverse(f"iam:{view}", args=[self.user.name, *args])
+    def read(self, name: str):
+        return users.user_get_detail(caller=self.caller, name=name)
+
+    def entity_of(self, summary):
+        return summary.user
+
+    @property
+    def user(self):
+        return self.entity
 
     def sign_in_url(self) -> str:
         return sign_in_url(self.request, self.summary.sign_in_account)
 
-    def render(self, tab: str, context: dict | None = None, status: int = 200):
-        page = {
-            "title": self.user.name, "summary": self.summary, "iam_user": self.user,
-            "tab": tab, "tab_template": f"iam/users/tabs/{tab.replace('-', '_')}.html",
-            "page": self,
-            "tabs": [{"slug": slug, "label": label,
-                      "url": reverse(view, args=[self.user.name])}
-                     for slug, label, view in TABS],
-            "breadcrumbs": crumbs({"label": self.user.name}),
-        }
-        page.update(context or {})
-        return render(self.request, "iam/users/detail.html", page, status=status)
+    def attached_policies(self) -> list:
+        return users.user_attached_policies(caller=self.caller, user=self.user)
 
-    def crumbs(self, label: str) -> list[dict]:
-        return crumbs({"label": self.user.name, "href": self.url()}, {"label": label})
+    def attach_policy(self, policy_arn: str) -> None:
+        services.policy_attach_user(caller=self.caller, user=self.user, policy_arn=policy_arn)
 
-    def error(self, error: KmsError):
-        return error_page(self.request, error, self.user.name)
+    def detach_policy(self, policy_arn: str) -> None:
+        services.policy_detach_user(caller=self.caller, user=self.user, policy_arn=policy_arn)
 
+    def inline_policies(self) -> list:
+        return users.user_inline_policies(caller=self.caller, user=self.user)
 
-def open_user(request, name: str):
-    """(UserPage, None) or (None, the error page) when the user cannot be read."""
-    try:
-        return UserPage(request, name), None
-    except KmsError as error:
-        return None, error_page(request, error, name)
+    def inline_policy_document(self, policy_name: str) -> str:
+        return users.user_inline_policy_get(caller=self.caller, user=self.user,
+                                            policy_name=policy_name).document
+
+    def put_inline_policy(self, policy_name: str, document: str) -> None:
+        services.user_put_inline_policy(caller=self.caller, user=self.user,
+                                        policy_name=policy_name, document=document)
+
+    def delete_inline_policy(self, policy_name: str) -> None:
+        services.user_delete_inline_policy(caller=self.caller, user=self.user,
+                                           policy_name=policy_name)
 
 
 @require_GET
 def user_detail(request, name: str):
-    """Permissions: the managed policies attached and the inline policies."""
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    try:
-        attached = users.user_attached_policies(caller=page.caller, user=page.user)
-        inline = users.user_inline_policies(caller=page.caller, user=page.user)
-    except KmsError as error:
-        return page.error(error)
-    return page.render("permissions", {"attached": attached, "inline": inline,
-                                       "policy_count": len(attached) + len(inline)})
+    return principal_pages.permissions_tab(UserPage, request, name)
 
-
-# --- Permissions: managed policies ----------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
 def user_attach(request, name: str):
-    """Add permissions, Attach policies directly: the policies not attached yet."""
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    return attach_policies(request, _policy_holder(page),
-                           title=f"Add permissions to {page.user.name}",
-                           heading="Permissions policies",
-                           crumbs=page.crumbs("Add permissions"))
+    return principal_pages.attach(UserPage, request, name)
 
 
 @require_POST
 def user_detach(request, name: str):
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    return detach_policy(request, _policy_holder(page))
+    return principal_pages.detach(UserPage, request, name)
 
-
-def _policy_holder(page: "UserPage") -> PolicyHolder:
-    caller, user = page.caller, page.user
-    return PolicyHolder(
-        kind="user", caller=caller,
-        attached=lambda: users.user_attached_policies(caller=caller, user=user),
-        attach=lambda arn: services.policy_attach_user(caller=caller, user=user,
-                                                       policy_arn=arn),
-        detach=lambda arn: services.policy_detach_user(caller=caller, user=user,
-                                                       policy_arn=arn),
-        refuse=page.error, attach_url=page.url("user_attach"), done_url=page.url())
-
-
-# --- Permissions: inline policies -----------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
 def user_inline_create(request, name: str):
-    return _inline_editor(request, name, policy_name=None)
+    return principal_pages.inline_editor(UserPage, request, name, policy_name=None)
 
 
 @require_http_methods(["GET", "POST"])
 def user_inline_edit(request, name: str, policy_name: str):
-    return _inline_editor(request, name, policy_name=policy_name)
-
-
-def _inline_editor(request, name: str, *, policy_name: str | None):
-    """Create an inline policy (policy_name None) or edit one (PutUserPolicy either way),
-    with the policy editor the Roles and Policies pages use (validated as it is typed)."""
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    owner = InlinePolicyOwner(
-        kind="user",
-        get_document=lambda policy_name: users.user_inline_policy_get(
-            caller=page.caller, user=page.user, policy_name=policy_name).document,
-        policy_names=lambda: [policy.name for policy in users.user_inline_policies(
-            caller=page.caller, user=page.user)],
-        put=lambda policy_name, document: services.user_put_inline_policy(
-            caller=page.caller, user=page.user, policy_name=policy_name, document=document),
-        render=lambda *args, **kwargs: _render_inline(page, *args, **kwargs),
-        refuse=page.error,
-        done_url=page.url())
-    return edit_inline_policy(request, owner, policy_name=policy_name)
-
-
-def _render_inline(page, form, text, policy_name, *, result=None, service_error=None,
-                   status=200):
-    title = "Create policy" if policy_name is None else f"Modify permissions in {policy_name}"
-    return render(page.request, "iam/users/inline_policy.html", {
-        "title": title, "iam_user": page.user, "form": form, "text": text,
-        "editing": policy_name is not None, "policy_name": policy_name,
-        "result": result or {}, "service_error": service_error,
-        "breadcrumbs": page.crumbs(title)}, status=status)
+    return principal_pages.inline_editor(UserPage, request, name, policy_name=policy_name)
 
 
 @require_POST
 def user_inline_delete(request, name: str, policy_name: str):
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    try:
-        services.user_delete_inline_policy(caller=page.caller, user=page.user,
-                                           policy_name=policy_name)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {policy_name} removed.")
-    return redirect(page.url())
+    return principal_pages.inline_delete(UserPage, request, name, policy_name)
 
-
-# --- Access and Audit -----------------------------------------------------------------------
 
 @require_GET
 def user_access(request, name: str):
     """The KMS keys (this region) whose key policy or grants name the user."""
-    page, refusal = open_user(request, name)
+    page, refusal = UserPage.open(request, name)
     if refusal:
         return refusal
     try:
@@ -313,21 +228,7 @@ def user_access(request, name: str):
 
 @require_GET
 def user_audit(request, name: str):
-    """The user's own requests, newest first: the event history's search scoped to the user's
-    ARN (one LookupEvents, which needs cloudtrail:LookupEvents). An htmx filter or page turn
-    gets the events table only."""
-    page, refusal = open_user(request, name)
-    if refusal:
-        return refusal
-    try:
-        context, status = principal_events(request, caller=page.caller,
-                                           principal_arn=page.user.arn,
-                                           filter_action=page.url("user_audit"))
-    except AccessDeniedError as error:
-        return page.error(error)
-    if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "iam/users/tabs/audit.html#event-table", context, status=status)
-    return page.render("audit", context, status=status)
+    return principal_pages.audit_tab(UserPage, request, name)
 
 
 # --- Delete user ----------------------------------------------------------------------------
@@ -337,7 +238,7 @@ def user_delete(request, name: str):
     """Delete user: the confirmation lists what goes first (access keys, console password, MFA
     device, policies) and asks to type the user name; then each is removed and the user
     deleted (IAM itself refuses to delete a user that still has any of them)."""
-    page, refusal = open_user(request, name)
+    page, refusal = UserPage.open(request, name)
     if refusal:
         return refusal
     form = UserDeleteForm(request.POST if request.method == "POST" else None,

@@ -436,6 +436,8 @@ def test_attach_and_detach_are_refused_to_a_reader(reader_client, admin, role):
 def test_create_edit_and_delete_an_inline_policy(signed_in, admin, role):
     page = signed_in.get("/iam/roles/details/app/inline/create").content.decode()
     assert "Statement1" in page and "Policy name" in names(page, "label")
+    assert "inline policies together can have up to 10,240 characters" in page
+    assert 'action="/iam/roles/details/app/inline/create"' in page
     response = signed_in.post("/iam/roles/details/app/inline/create", {
         "policy_name": "use-keys", "policy": allow("kms:Encrypt")}, follow=True)
     assert flashes(response) == ["Policy use-keys created."]

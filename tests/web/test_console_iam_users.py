@@ -504,6 +504,8 @@ def test_create_inline_policy_uses_the_policy_editor_and_saves(signed_in, admin,
     editor = elements(html, "textarea", id="inline-policy")[0]
     assert editor["attrs"]["hx-post"] == "/iam/policies/validate"
     assert "Policy editor" in names(html, "label")
+    assert "inline policies together can have up to 2,048 characters" in html
+    assert 'action="/iam/users/details/alice/inline/create"' in html
     response = signed_in.post("/iam/users/details/alice/inline/create",
                               {"policy_name": "use-keys", "policy": allow("kms:Encrypt")},
                               follow=True)
