@@ -244,6 +244,16 @@ def _dry_run_ignoring_ciphertext(op, caller: Caller, blob: bytes | None, key_id:
                                                             "not be null"))
 
 
+def _record_key_material(op, **material_ids: str | None) -> None:
+    """CloudTrail's additionalEventData for the use of a symmetric key (AWS's records since
+    2025): which key material the request used, keyMaterialId (ReEncrypt: destinationKeyMaterialId
+    and sourceKeyMaterialId), so an admin can tell which requests a rotated-out material served.
+    An asymmetric key's single material has no id and adds nothing."""
+    ids = {name: value for name, value in material_ids.items() if value}
+    if ids:
+        op.additional_event_data = {**(op.additional_event_data or {}), **ids}
+
+
 def _named_key(op, caller: Caller, key_id: str) -> Key:
     key = resolve_key(caller, key_id)
     op.add_key(key)
@@ -277,8 +287,10 @@ def encrypt(*, caller: Caller, key_id: str, plaintext: bytes, encryption_context
         key = _use_key(op, caller, key_id, "kms:Encrypt",
                        context={"kms:EncryptionAlgorithm": encryption_algorithm or SYMMETRIC},
                        encryption_context=encryption_context or {})
-        return _encrypt_with(key, plaintext, encryption_context, encryption_algorithm,
-                             dry_run=dry_run)
+        result = _encrypt_with(key, plaintext, encryption_context, encryption_algorithm,
+                               dry_run=dry_run)
+        _record_key_material(op, keyMaterialId=result.material_id)
+        return result
 
 
 def decrypt(*, caller: Caller, ciphertext_blob: bytes | None, encryption_context=None,
@@ -295,8 +307,10 @@ def decrypt(*, caller: Caller, ciphertext_blob: bytes | None, encryption_context
         require_valid_grant_tokens(grant_tokens)
         _dry_run_ignoring_ciphertext(op, caller, ciphertext_blob, key_id, "kms:Decrypt",
                                      dry_run, dry_run_modifiers)
-        return _decrypt_with(op, caller, ciphertext_blob, encryption_context, key_id,
-                             encryption_algorithm, "kms:Decrypt", dry_run)
+        result = _decrypt_with(op, caller, ciphertext_blob, encryption_context, key_id,
+                               encryption_algorithm, "kms:Decrypt", dry_run)
+        _record_key_material(op, keyMaterialId=result.material_id)
+        return result
 
 
 def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: str,
@@ -330,6 +344,8 @@ def re_encrypt(*, caller: Caller, ciphertext_blob: bytes, destination_key_id: st
         _require_usage(destination, "ENCRYPT_DECRYPT", "ReEncrypt")
         result = _encrypt_with(destination, source.plaintext, destination_encryption_context,
                                destination_encryption_algorithm, dry_run=dry_run)
+        _record_key_material(op, destinationKeyMaterialId=result.material_id,
+                             sourceKeyMaterialId=source.material_id)
         return source, result
 
 
@@ -365,6 +381,7 @@ def generate_data_key(*, caller: Caller, key_id: str, encryption_context=None,
         _dry_run(dry_run)
         data_key = fresh.generate_data_key(key_spec=key_spec, number_of_bytes=number_of_bytes)
         sealed = _encrypt_with(key, data_key, encryption_context, None)
+        _record_key_material(op, keyMaterialId=sealed.material_id)
         return DataKey(key, data_key if with_plaintext else None, sealed.blob,
                        sealed.material_id)
 
@@ -390,6 +407,7 @@ def generate_data_key_pair(*, caller: Caller, key_id: str, key_pair_spec: str,
         _dry_run(dry_run)
         private_der, public_der = fresh.generate_data_key_pair(key_pair_spec)
         sealed = _encrypt_with(key, private_der, encryption_context, None)
+        _record_key_material(op, keyMaterialId=sealed.material_id)
         return DataKeyPair(key, key_pair_spec, public_der,
                            private_der if with_plaintext else None, sealed.blob,
                            sealed.material_id)
