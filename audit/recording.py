@@ -59,16 +59,26 @@ class Operation:
             self.key_id = str(key.id)
 
 
+# additionalEventData members naming the key material a request used (keys/operations.py).
+KEY_MATERIAL_ID_FIELDS = frozenset({"keyMaterialId", "sourceKeyMaterialId",
+                                    "destinationKeyMaterialId"})
+
+
 def searchable_text(event: AuditEvent) -> str:
     """What the event history's free-text filter matches, lower-cased: the names, identities,
-    addresses, errors, resources and request parameters of the record. Lower-cased once here so
-    the search is a plain substring match (LIKE), which PostgreSQL's trigram index answers."""
+    addresses, errors, resources, request parameters and key material ids of the record.
+    Lower-cased once here so the search is a plain substring match (LIKE), which PostgreSQL's
+    trigram index answers."""
     words = [
         event.event_name, event.event_source, event.principal_arn, event.user_name,
         event.access_key_id, event.source_ip_address, event.user_agent, event.error_code,
         event.error_message, event.key_id, event.request_id,
         " ".join(resource.get("ARN", "") for resource in event.resources or []),
         json.dumps(event.request_parameters, sort_keys=True) if event.request_parameters else "",
+        # The key material a request used: "which requests did this material serve?" Only
+        # those ids: other additional data (a LookupEvents' own searchText) must not be found.
+        *(str(value) for name, value in (event.additional_event_data or {}).items()
+          if name in KEY_MATERIAL_ID_FIELDS),
     ]
     return " ".join(word for word in words if word).lower()
 

@@ -6,7 +6,9 @@ old material. An asymmetric key's single material has no id, so its records have
 
 import pytest
 
+from audit import history
 from audit.models import AuditEvent
+from audit.selectors import EventFilter
 from keys import operations, rotation
 from keys.models import Key
 from kmsconsole.errors import InvalidCiphertextError
@@ -64,3 +66,14 @@ def test_an_asymmetric_key_and_a_failed_request_name_no_material(caller, sym_key
     record = last_record("Decrypt")
     assert record["errorCode"] == "InvalidCiphertextException"
     assert "additionalEventData" not in record
+
+
+def test_the_free_text_search_finds_the_requests_a_material_served(caller, sym_key):
+    first = current_material(sym_key)
+    operations.encrypt(caller=caller, key_id=str(sym_key.id), plaintext=b"old")
+    rotation.key_rotate_on_demand(caller=caller, key_id=str(sym_key.id))
+    operations.encrypt(caller=caller, key_id=str(sym_key.id), plaintext=b"new")
+    page = history.event_search(caller=caller, event_filter=EventFilter(text=first),
+                                after=None, limit=50)
+    assert [event.event_name for event in page.events] == ["Encrypt"]
+    assert page.events[0].additional_event_data == {"keyMaterialId": first}
