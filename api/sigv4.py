@@ -28,6 +28,7 @@ from grants.models import AccessKey, SessionCredential
 from grants.principals import Principal
 from keys.crypto.errors import RootKeyError
 from kmsconsole.errors import (
+    ROOT_KEY_MISMATCH_LOG,
     ExpiredTokenError,
     IncompleteSignatureError,
     InternalError,
@@ -227,16 +228,12 @@ def authenticate(*, method: str, path: str, query: str, headers, body: bytes,
 
 
 def _unwrapped(auth: Authorization, secret) -> str:
-    """The credential's secret, unwrapped under the root key. A database restored (or pointed
-    at) with another root key than the one that wrapped it unwraps nothing: that is the
-    operator's mistake, not the caller's, so the caller gets KMSInternalException (and no
-    hint about the root key), the log says what is wrong, without a traceback."""
+    """The credential's secret, unwrapped under the root key (ROOT_KEY_MISMATCH_LOG when the
+    database was written under another one)."""
     try:
         return secret()
     except RootKeyError:
-        log.error("the secret of access key %s could not be unwrapped with the configured root "
-                  "key (KMS_ROOT_KEY / KMS_ROOT_KEY_FILE): is it the root key this database was "
-                  "written with?", auth.access_key_id)
+        log.error(ROOT_KEY_MISMATCH_LOG, f"The secret of access key {auth.access_key_id}")
         raise InternalError("An internal error occurred.") from None
 
 

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from grants.principals import SOURCE_SCHEDULER, Caller
-from kmsconsole.errors import KmsError, fault_for
+from keys.crypto.errors import RootKeyError
+from kmsconsole.errors import ROOT_KEY_MISMATCH_LOG, InternalError, KmsError, fault_for
 
 from .chain import chain_append
 from .models import AuditEvent
@@ -142,6 +143,12 @@ def operation(caller: Caller, event_name: str, *, read_only: bool,
     except KmsError as error:
         _record_failure(op, error)
         raise
+    except RootKeyError:
+        # A value wrapped under another root key than the configured one (ROOT_KEY_MISMATCH_LOG).
+        log.error(ROOT_KEY_MISMATCH_LOG, f"A value {event_name} needed")
+        fault = InternalError(INTERNAL_ERROR_MESSAGE)
+        _record_failure(op, fault)
+        raise fault from None
     except Exception as error:
         # A bug or a dependency failure: the request is still audited, without internals, with
         # the fault the API answers (fault_for), so the trail and the caller agree.

@@ -49,6 +49,7 @@ Services here never read the request; the view starts the session (django.contri
 """
 
 import datetime
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -57,13 +58,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.recording import operation
-from kmsconsole.errors import KmsError
+from keys.crypto.errors import RootKeyError
+from kmsconsole.errors import ROOT_KEY_MISMATCH_LOG, InternalError, KmsError
 
 from .mfa import device_code_accepted, user_has_mfa
 from .models import MFADevice, User
 from .passwords import PasswordState, console_password_state
 from .principals import CLOUDTRAIL_TIME_FORMAT, SOURCE_CONSOLE, Caller, Principal
 from .selectors import signin_candidate
+
+log = logging.getLogger(__name__)
 
 SIGNIN_EVENT_SOURCE = "signin.amazonaws.com"
 HIDDEN_USER_NAME = "HIDDEN_DUE_TO_SECURITY_REASONS"
@@ -183,20 +187,27 @@ def _password_checks(user: User) -> tuple[SignInFailedError | None, bool]:
     return None, state is PasswordState.CHANGE_REQUIRED
 
 
-def _check_code(row: User, code: str) -> SignInFailedError | None:
+def _check_code(row: User, code: str) -> SignInFailedError | InternalError | None:
     if _lock_in_force(row):
         return _still_locked(row)
     device = MFADevice.objects.select_for_update().filter(user=row, enabled=True).first()
     if device is None:
         # The device was removed between the two steps: start over (nothing to count).
         return SignInFailedError()
-    if device_code_accepted(device, code):
+    try:
+        accepted = device_code_accepted(device, code)
+    except RootKeyError:
+        # The device's secret was wrapped under another root key: a server fault, not the
+        # user's failure (nothing counted towards the lockout).
+        log.error(ROOT_KEY_MISMATCH_LOG, f"The secret of MFA device {device.serial_number}")
+        return InternalError("An internal error occurred.")
+    if accepted:
         return None
     return _count_failure(row)
 
 
 def _record_attempt(attempt: SignInAttempt, principal: Principal, *, mfa_used: bool,
-                    failure: SignInFailedError | None) -> None:
+                    failure: KmsError | None) -> None:
     """Write the attempt's ConsoleLogin event, inside the caller's transaction.
 
     The failure is raised inside operation() so that it is recorded as a failed request, and
@@ -210,13 +221,14 @@ def _record_attempt(attempt: SignInAttempt, principal: Principal, *, mfa_used: b
                                         "MFAUsed": "Yes" if mfa_used else "No"}
             op.error_response_elements = {"ConsoleLogin": "Failure"}
             if failure is not None:
-                if failure.locked_until is not None:
+                if isinstance(failure, SignInFailedError) and failure.locked_until is not None:
                     op.additional_event_data["LockedUntil"] = _cloudtrail_time(
                         failure.locked_until)
                 raise failure
             op.response_elements = {"ConsoleLogin": "Success"}
-    except SignInFailedError:
-        pass
+    except KmsError as error:
+        if error is not failure:
+            raise
 
 
 # --- the failure count and the lock -------------------------------------------------------------

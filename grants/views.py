@@ -28,10 +28,12 @@ from kmsconsole.console import (
     REGION_SESSION_KEY,
     client_ip,
     current_region,
+    kms_error_page,
     new_request_id,
     safe_next,
     user_agent,
 )
+from kmsconsole.errors import KmsError
 
 from .forms import MFACodeForm, SignInForm
 from .middleware import PASSWORD_CHANGE_SESSION_KEY, password_change_exempt
@@ -102,6 +104,11 @@ def _mfa_step(request, next_url: str):
             request.session.pop(PENDING_MFA_KEY, None)
             return _password_page(request, SignInForm(), next_url, failure=error)
         return _mfa_page(request, MFACodeForm(), next_url, failure=error)
+    except KmsError as error:
+        # A server fault (the device's secret unreadable under this root key): the error page;
+        # the sign-in starts over once an operator has fixed it.
+        request.session.pop(PENDING_MFA_KEY, None)
+        return kms_error_page(request, error)
     request.session.pop(PENDING_MFA_KEY, None)
     return _start_session(request, result, next_url, mfa=True)
 

@@ -102,6 +102,14 @@ class InternalError(KmsError):
     status = 500
 
 
+# The log line when a value wrapped under the root key does not unwrap with the configured one:
+# a database restored (or pointed at) with another root key. The operator's mistake, not the
+# caller's and not a bug: callers get InternalError with no hint about the keys, the log says
+# what to check (`what` names the value, never its content), without a traceback.
+ROOT_KEY_MISMATCH_LOG = ("%s could not be unwrapped with the configured root key (KMS_ROOT_KEY / "
+                         "KMS_ROOT_KEY_FILE): is it the root key this database was written with?")
+
+
 class DependencyTimeoutError(KmsError):
     """A dependency (the database) did not answer: transient, the SDKs retry it (503, as
     kms-spec.md 1.3 recommends for this fault)."""

@@ -254,3 +254,24 @@ def test_a_role_switched_to_from_an_mfa_session_reports_mfa_authenticated(client
     identity = event.as_record()["userIdentity"]
     assert identity["type"] == "AssumedRole"
     assert identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
+
+
+def test_a_device_secret_wrapped_under_another_root_key_fails_cleanly(client, secret, settings,
+                                                                      caplog):
+    # The database restored under the wrong root key (docs/deployment.md): the sign-in is
+    # refused with the console's error page and an audited internal error, and the log says
+    # which setting to check, without a traceback or the secret.
+    import base64
+    import os
+    settings.KMS_ROOT_KEY = base64.b64encode(os.urandom(32)).decode()
+    sign_in(client)
+    with caplog.at_level("ERROR"):
+        response = send_code(client, code_now(secret))
+    assert response.status_code == 500
+    assert "An internal error occurred." in response.content.decode()
+    assert not signed_in(client)
+    assert AuditEvent.objects.filter(event_name="ConsoleLogin").latest("id").error_code == (
+        "KMSInternalException")
+    assert "could not be unwrapped with the configured root key" in caplog.text
+    assert all(record.exc_info is None for record in caplog.records)
+    assert secret not in caplog.text
