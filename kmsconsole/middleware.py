@@ -1,4 +1,4 @@
-"""Console-wide response headers."""
+"""Console-wide checks and response headers."""
 
 from django.utils.cache import patch_vary_headers
 
@@ -54,3 +54,37 @@ class RefuseNulCharacterMiddleware:
 def _has_nul(query) -> bool:
     return any("\x00" in name or any("\x00" in value for value in values)
                for name, values in query.lists())
+
+
+class RefuseOversizedBodyMiddleware:
+    """Answer a console request whose body is over MAX_BODY_BYTES with a 413 page, unread.
+
+    Threat: a client (signed in or not: the sign-in form takes a POST) streaming a huge body.
+    Django keeps form fields to DATA_UPLOAD_MAX_MEMORY_SIZE but spools uploaded files over
+    2.5 MB to temporary files with no limit of its own, so the Import key material form's
+    uploads could fill the server's disk before the view saw their size. The largest real
+    console request (a 32 KB key policy, or two 6 KB import files) is far below the limit. The
+    body is judged by its Content-Length before anything reads it (Django reads no more than
+    that). POST / is the API, which refuses oversized bodies itself with AWS's error shape
+    (api/views.py), with the same limit.
+    """
+
+    MAX_BODY_BYTES = 1024 * 1024
+    MESSAGE = "The request is too large: a console request can carry at most 1 MiB."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path != "/" and _content_length(request) > self.MAX_BODY_BYTES:
+            response = kms_error_page(request, ValidationError(self.MESSAGE))
+            response.status_code = 413
+            return response
+        return self.get_response(request)
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # Django reads no body without a valid length either

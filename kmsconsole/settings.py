@@ -98,6 +98,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A console body over 1 MiB gets a 413 page before anything reads (or spools) it
+    # (kmsconsole/middleware.py); the API keeps its own check.
+    "kmsconsole.middleware.RefuseOversizedBodyMiddleware",
     # Every console page needs a signed-in user unless its view says otherwise
     # (@login_not_required: sign-in, /healthz, and POST / whose callers sign with SigV4).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
