@@ -11,7 +11,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from grants.principals import Caller
-from kmsconsole.errors import AccessDeniedError, KmsError
+from kmsconsole.console import act_then_redirect
+from kmsconsole.errors import KmsError
 
 from . import managed_policies, services
 
@@ -39,16 +40,10 @@ def attach_policies(request, holder: PolicyHolder, *, title: str, heading: str,
         if not chosen:
             messages.error(request, "Select one or more policies to attach.")
             return redirect(holder.attach_url)
-        try:
-            for policy_arn in chosen:
-                holder.attach(policy_arn)
-        except AccessDeniedError as error:
-            return holder.refuse(error)
-        except KmsError as error:
-            messages.error(request, f"{error.code}: {error.message}")
-            return redirect(holder.attach_url)
-        messages.success(request, f"Policy was successfully attached to {holder.kind}.")
-        return redirect(holder.done_url)
+        return act_then_redirect(
+            request, lambda: [holder.attach(policy_arn) for policy_arn in chosen],
+            refuse=holder.refuse, success=f"Policy was successfully attached to {holder.kind}.",
+            done=holder.done_url, failed=holder.attach_url)
     name_filter = request.GET.get("name", "").strip()[:128]
     try:
         attached = {policy.arn for policy in holder.attached()}
@@ -65,12 +60,6 @@ def attach_policies(request, holder: PolicyHolder, *, title: str, heading: str,
 def detach_policy(request, holder: PolicyHolder):
     """Remove: detach the posted policy and go back to the owner's page."""
     policy_arn = request.POST.get("policy_arn", "")
-    try:
-        holder.detach(policy_arn)
-    except AccessDeniedError as error:
-        return holder.refuse(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(holder.done_url)
-    messages.success(request, f"Policy {policy_arn.rsplit('/', 1)[-1]} removed.")
-    return redirect(holder.done_url)
+    return act_then_redirect(
+        request, lambda: holder.detach(policy_arn), refuse=holder.refuse,
+        success=f"Policy {policy_arn.rsplit('/', 1)[-1]} removed.", done=holder.done_url)

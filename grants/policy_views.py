@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import act_then_redirect, console_caller, kms_error_page
 from kmsconsole.errors import (
     AccessDeniedError,
     KmsError,
@@ -289,15 +289,11 @@ def _version_action(request, name: str, service, done: str):
     if error_page:
         return error_page
     version_id = request.POST.get("version_id", "")[:32]
-    try:
-        service(caller=page.caller, policy_arn=page.arn, version_id=version_id)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-    else:
-        messages.success(request, done.format(version=version_id, policy=page.policy.name))
-    return redirect(page.url("versions"))
+    return act_then_redirect(
+        request, lambda: service(caller=page.caller, policy_arn=page.arn, version_id=version_id),
+        refuse=lambda error: _error(request, error, name),
+        success=done.format(version=version_id, policy=page.policy.name),
+        done=page.url("versions"))
 
 
 # --- Entities attached ----------------------------------------------------------------------
@@ -338,16 +334,10 @@ def policy_entities_attach(request, name: str, aws_managed: bool = False):
     if not chosen:
         messages.error(request, "Select one or more users or roles to attach the policy to.")
         return redirect(page.url("entities"))
-    try:
-        for entity in chosen:
-            _entity_call(page, entity, attach=True)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url("entities"))
-    messages.success(request, f"Policy {page.policy.name} attached.")
-    return redirect(page.url("entities"))
+    return act_then_redirect(
+        request, lambda: [_entity_call(page, entity, attach=True) for entity in chosen],
+        refuse=lambda error: _error(request, error, name),
+        success=f"Policy {page.policy.name} attached.", done=page.url("entities"))
 
 
 @require_POST
@@ -356,16 +346,11 @@ def policy_entities_detach(request, name: str, aws_managed: bool = False):
     if error_page:
         return error_page
     entity = request.POST.get("entity", "")
-    try:
-        _entity_call(page, entity, attach=False)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url("entities"))
-    messages.success(request, f"Policy {page.policy.name} detached from "
-                              f"{entity.partition(':')[2]}.")
-    return redirect(page.url("entities"))
+    return act_then_redirect(
+        request, lambda: _entity_call(page, entity, attach=False),
+        refuse=lambda error: _error(request, error, name),
+        success=f"Policy {page.policy.name} detached from {entity.partition(':')[2]}.",
+        done=page.url("entities"))
 
 
 def _entity_call(page, entity: str, *, attach: bool) -> None:
@@ -406,12 +391,9 @@ def policy_delete(request, name: str):
             "breadcrumbs": [{"label": "Policies", "href": reverse("iam:policies")},
                             {"label": page.policy.name, "href": page.url()},
                             {"label": "Delete"}]}, status=400 if mistyped else 200)
-    try:
-        managed_policies.policy_delete_with_versions(caller=page.caller, policy_arn=page.arn)
-    except AccessDeniedError as error:
-        return _error(request, error, name)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {page.policy.name} deleted.")
-    return redirect("iam:policies")
+    return act_then_redirect(
+        request, lambda: managed_policies.policy_delete_with_versions(caller=page.caller,
+                                                                      policy_arn=page.arn),
+        refuse=lambda error: _error(request, error, name),
+        success=f"Policy {page.policy.name} deleted.", done="iam:policies",
+        failed=page.url())

@@ -11,12 +11,11 @@ page each make their own IAM requests and leave their own audit events, as AWS's
 
 from abc import ABC, abstractmethod
 
-from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 
 from audit.views import principal_events
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import act_then_redirect, console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from .inline_policy_editor import InlinePolicyOwner, edit_inline_policy
@@ -213,15 +212,9 @@ def inline_delete(page_class: type[PrincipalPage], request, name: str, policy_na
     page, refusal = page_class.open(request, name)
     if refusal:
         return refusal
-    try:
-        page.delete_inline_policy(policy_name)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Policy {policy_name} removed.")
-    return redirect(page.url())
+    return act_then_redirect(request, lambda: page.delete_inline_policy(policy_name),
+                             refuse=page.error, success=f"Policy {policy_name} removed.",
+                             done=page.url())
 
 
 def audit_tab(page_class: type[PrincipalPage], request, name: str):

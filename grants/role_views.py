@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kmsconsole.console import console_caller
+from kmsconsole.console import act_then_redirect, console_caller
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, principal_pages, roles, services
@@ -305,12 +305,7 @@ def role_delete(request, name: str):
             "title": f"Delete {page.role.name}?", "role": page.role, "page": page,
             "attached": attached, "inline": inline, "mistyped": mistyped,
             "breadcrumbs": page.crumbs("Delete")}, status=400 if mistyped else 200)
-    try:
-        roles.role_delete_with_policies(caller=page.caller, role=page.role)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(page.url())
-    messages.success(request, f"Role {page.role.name} deleted.")
-    return redirect("iam:roles")
+    return act_then_redirect(
+        request, lambda: roles.role_delete_with_policies(caller=page.caller, role=page.role),
+        refuse=page.error, success=f"Role {page.role.name} deleted.", done="iam:roles",
+        failed=page.url())

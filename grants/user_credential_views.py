@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from kmsconsole.console import act_then_redirect
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import services, users
@@ -126,17 +127,11 @@ def access_key_status(request, name: str, access_key_id: str):
         return refusal
     back = page.url("user_security_credentials")
     status = request.POST.get("status", "")
-    try:
-        users.access_key_update_status(caller=page.caller, user=page.user,
-                                       access_key_id=access_key_id, status=status)
-    except AccessDeniedError as error:
-        return page.error(error)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(back)
     word = "activated" if status == AccessKey.ACTIVE else "deactivated"
-    messages.success(request, f"Access key {access_key_id} {word}.")
-    return redirect(back)
+    return act_then_redirect(
+        request, lambda: users.access_key_update_status(
+            caller=page.caller, user=page.user, access_key_id=access_key_id, status=status),
+        refuse=page.error, success=f"Access key {access_key_id} {word}.", done=back)
 
 
 @require_http_methods(["GET", "POST"])
@@ -159,16 +154,10 @@ def access_key_delete(request, name: str, access_key_id: str):
     form = AccessKeyDeleteForm(request.POST if request.method == "POST" else None,
                                access_key_id=access_key_id)
     if request.method == "POST" and not info.active and form.is_valid():
-        try:
-            users.access_key_delete(caller=page.caller, user=page.user,
-                                    access_key_id=access_key_id)
-        except AccessDeniedError as error:
-            return page.error(error)
-        except KmsError as error:
-            messages.error(request, f"{error.code}: {error.message}")
-            return redirect(back)
-        messages.success(request, f"Access key {access_key_id} deleted.")
-        return redirect(back)
+        return act_then_redirect(
+            request, lambda: users.access_key_delete(caller=page.caller, user=page.user,
+                                                     access_key_id=access_key_id),
+            refuse=page.error, success=f"Access key {access_key_id} deleted.", done=back)
     return render(request, "iam/users/access_key_delete.html", {
         "title": f"Delete {access_key_id}?", "iam_user": page.user, "info": info,
         "form": form, "back": back, "breadcrumbs": page.crumbs("Delete access key")},

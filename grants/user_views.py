@@ -20,15 +20,14 @@ import csv
 import io
 from urllib.parse import quote, urlencode
 
-from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.history import neutralize
-from kmsconsole.console import console_caller
+from kmsconsole.console import act_then_redirect, console_caller
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import managed_policies, principal_pages, services, users
@@ -244,15 +243,11 @@ def user_delete(request, name: str):
     form = UserDeleteForm(request.POST if request.method == "POST" else None,
                           user_name=page.user.name)
     if request.method == "POST" and form.is_valid():
-        try:
-            users.user_delete_with_dependents(caller=page.caller, user=page.user)
-        except AccessDeniedError as error:
-            return page.error(error)
-        except KmsError as error:
-            messages.error(request, f"{error.code}: {error.message}")
-            return redirect(page.url())
-        messages.success(request, f"User {page.user.name} deleted.")
-        return redirect("iam:users")
+        return act_then_redirect(
+            request, lambda: users.user_delete_with_dependents(caller=page.caller,
+                                                               user=page.user),
+            refuse=page.error, success=f"User {page.user.name} deleted.", done="iam:users",
+            failed=page.url())
     try:
         dependents = users.user_dependents(caller=page.caller, user=page.user)
     except KmsError as error:

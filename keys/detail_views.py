@@ -21,7 +21,7 @@ from audit.forms import EventFilterForm
 from audit.views import filter_context, filter_status
 from grants import kms_grants
 from grants.selectors import principals_of_account
-from kmsconsole.console import console_caller, kms_error_page
+from kmsconsole.console import act_then_redirect, console_caller, kms_error_page
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import actions, operations, policy_default_view, services, validation
@@ -350,15 +350,10 @@ def key_alias_delete(request, key_id):
         # Only this key's aliases are offered here; another name is a forged or stale form.
         messages.error(request, "That alias does not point to this key.")
         return redirect(_tab_url("key_aliases", page.key.id))
-    try:
-        services.alias_delete(caller=page.caller, alias_name=name)
-    except AccessDeniedError as error:
-        return _error(request, error, key_id)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(_tab_url("key_aliases", page.key.id))
-    messages.success(request, f"The alias {name} was deleted.")
-    return redirect(_tab_url("key_aliases", page.key.id))
+    return act_then_redirect(
+        request, lambda: services.alias_delete(caller=page.caller, alias_name=name),
+        refuse=lambda error: _error(request, error, key_id),
+        success=f"The alias {name} was deleted.", done=_tab_url("key_aliases", page.key.id))
 
 
 # --- Public key -------------------------------------------------------------------------------
@@ -449,15 +444,11 @@ def key_grant_revoke(request, key_id):
     if error_page:
         return error_page
     grant_id = request.POST.get("grant_id", "")
-    try:
-        kms_grants.grant_revoke(caller=page.caller, key_id=str(page.key.id), grant_id=grant_id)
-    except AccessDeniedError as error:
-        return _error(request, error, key_id)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(_tab_url("key_grants", page.key.id))
-    messages.success(request, f"The grant {grant_id} was revoked.")
-    return redirect(_tab_url("key_grants", page.key.id))
+    return act_then_redirect(
+        request, lambda: kms_grants.grant_revoke(caller=page.caller, key_id=str(page.key.id),
+                                                 grant_id=grant_id),
+        refuse=lambda error: _error(request, error, key_id),
+        success=f"The grant {grant_id} was revoked.", done=_tab_url("key_grants", page.key.id))
 
 
 # --- Audit ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from kmsconsole.console import act_then_redirect
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import imports
@@ -192,18 +193,13 @@ def key_material_delete(request, key_id):
         if request.POST.get("confirm") != "on":
             confirm_error = "Confirm that you want to delete the key material."
         else:
-            try:
-                imports.delete_imported_key_material(caller=page.caller,
-                                                     key_id=str(page.key.id))
-            except AccessDeniedError as error:
-                return _error(request, error, key_id)
-            except KmsError as error:
-                messages.error(request, f"{error.code}: {error.message}")
-                return redirect(_tab_url(page.key.id))
-            messages.success(request, f"The key material of key {page.key.id} was deleted. "
-                                      f"The key is pending import until you import the same "
-                                      f"key material again.")
-            return redirect(_tab_url(page.key.id))
+            return act_then_redirect(
+                request, lambda: imports.delete_imported_key_material(
+                    caller=page.caller, key_id=str(page.key.id)),
+                refuse=lambda error: _error(request, error, key_id),
+                success=(f"The key material of key {page.key.id} was deleted. The key is "
+                         "pending import until you import the same key material again."),
+                done=_tab_url(page.key.id))
     return render(request, "keys/import/delete.html", {
         "title": "Delete key material", "key": page.key, "confirm_error": confirm_error,
         "tab_url": _tab_url(page.key.id),

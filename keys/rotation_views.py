@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from kmsconsole.console import act_then_redirect
 from kmsconsole.errors import AccessDeniedError, KmsError
 
 from . import rotation
@@ -168,13 +169,10 @@ def key_rotate_now(request, key_id):
         except KmsError as error:
             return _error(request, error, key_id)
         return _respond(page, {**context, "mode": "confirm"})
-    try:
-        rotation.key_rotate_on_demand(caller=page.caller, key_id=str(page.key.id))
-    except AccessDeniedError as error:
-        return _error(request, error, key_id)
-    except KmsError as error:
-        messages.error(request, f"{error.code}: {error.message}")
-        return redirect(_tab_url(page.key))
-    messages.success(request, "The key material was rotated. New encryptions use the new key "
-                              "material; data encrypted before still decrypts.")
-    return redirect(_tab_url(page.key))
+    return act_then_redirect(
+        request, lambda: rotation.key_rotate_on_demand(caller=page.caller,
+                                                       key_id=str(page.key.id)),
+        refuse=lambda error: _error(request, error, key_id),
+        success=("The key material was rotated. New encryptions use the new key material; "
+                 "data encrypted before still decrypts."),
+        done=_tab_url(page.key))

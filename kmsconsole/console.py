@@ -7,10 +7,13 @@ differ. The region is the one chosen in the top bar's region selector, kept in t
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from django.conf import settings
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -113,3 +116,22 @@ def kms_error_page(request, error: KmsError, *, breadcrumbs=None):
         "breadcrumbs": breadcrumbs or [],
     }
     return render(request, "console/error.html", context, status=status)
+
+
+def act_then_redirect(request, act: Callable[[], object], *,
+                      refuse: Callable[[KmsError], HttpResponse], success: str, done: str,
+                      failed: str | None = None) -> HttpResponse:
+    """A console action without a form of its own (a button: delete, revoke, rotate now): call
+    the service, then go back with the outcome. A refusal (AccessDenied) is `refuse`'s error
+    page, with the decision's explanation; any other service error is a flash message on
+    `failed` (default `done`), and nothing changed; success is the `success` message on `done`
+    (a URL or URL name)."""
+    try:
+        act()
+    except AccessDeniedError as error:
+        return refuse(error)
+    except KmsError as error:
+        messages.error(request, f"{error.code}: {error.message}")
+        return redirect(failed or done)
+    messages.success(request, success)
+    return redirect(done)
