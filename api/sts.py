@@ -22,6 +22,7 @@ from audit.recording import Operation, record
 from grants import sts
 from grants.principals import Caller
 from kmsconsole.errors import (
+    QUERY_PROTOCOL_ERRORS,
     KmsError,
     SerializationError,
     UnknownOperationError,
@@ -45,24 +46,6 @@ API_VERSION = "2011-06-15"
 CONTENT_TYPE = "text/xml"
 MAX_FORM_FIELDS = 100
 
-# The errors services raise carry the KMS (JSON protocol) type; STS speaks the Query protocol's
-# codes and statuses (botocore's sts model, and what AWS STS answers for common errors).
-QUERY_ERRORS = {
-    "AccessDeniedException": ("AccessDenied", 403),
-    "ValidationException": ("ValidationError", 400),
-    "MalformedPolicyDocumentException": ("MalformedPolicyDocument", 400),
-    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
-    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
-    "IncompleteSignatureException": ("IncompleteSignature", 400),
-    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
-    "ExpiredTokenException": ("ExpiredToken", 400),
-    "UnknownOperationException": ("InvalidAction", 400),
-    "SerializationException": ("MalformedQueryString", 400),
-    "KMSInternalException": ("InternalFailure", 500),
-    # The database unreachable (kmsconsole.errors.fault_for): the Query protocol's common
-    # transient error, which SDKs retry.
-    "DependencyTimeoutException": ("ServiceUnavailable", 503),
-}
 
 # The members each operation takes. Anything else is refused, never ignored: a session policy
 # or session tags that were silently dropped would give the session more than was asked for.
@@ -94,7 +77,7 @@ def respond(request_id: str, status: int, root) -> HttpResponse:
 
 
 def error_response(request_id: str, error: KmsError) -> HttpResponse:
-    code, status = QUERY_ERRORS.get(error.code, (error.code, error.status))
+    code, status = QUERY_PROTOCOL_ERRORS.get(error.code, (error.code, error.status))
     root = ElementTree.Element("ErrorResponse", xmlns=NAMESPACE)
     detail = _element(root, "Error")
     _element(detail, "Type", "Sender" if status < 500 else "Receiver")

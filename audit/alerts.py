@@ -3,7 +3,8 @@
 The rules (thresholds in settings, AUDIT_ALERT_*; each alert is raised at the time of the event
 that completed its pattern, so the Alerts page says when the activity happened):
 
-- AccessDeniedBurst: one principal refused (AccessDeniedException) at least
+- AccessDeniedBurst: one principal refused (KMS's AccessDeniedException, IAM's or STS's
+  AccessDenied) at least
   AUDIT_ALERT_DENIED_BURST_COUNT times within AUDIT_ALERT_DENIED_BURST_SECONDS: somebody is
   probing what a stolen credential may do, or a deployment lost its permissions.
 - DecryptVolumeAnomaly: a principal's successful Decrypt requests in the last
@@ -72,7 +73,7 @@ from grants.principals import Caller
 from kmsconsole.errors import ClientError, NotFoundError
 
 from .models import Alert, AlertScanState, AuditEvent
-from .selectors import ACCESS_DENIED, CRYPTOGRAPHIC_OPERATIONS
+from .selectors import CRYPTOGRAPHIC_OPERATIONS, DENIED_CODES
 
 DENIED_BURST = "AccessDeniedBurst"
 DECRYPT_SPIKE = "DecryptVolumeAnomaly"
@@ -322,19 +323,20 @@ def _sliding_windows(history: list[tuple[int, datetime.datetime]], width: dateti
 
 def _denied_bursts(events, t: Thresholds, recent: _RecentAlerts) -> list[Alert]:
     denied = [event for event in events
-              if event.error_code == ACCESS_DENIED and event.principal_arn]
+              if event.error_code in DENIED_CODES and event.principal_arn]
     if not denied:
         return []
     in_batch = {event.sequence: event for event in denied}
     alerts = []
-    for history in _history(denied, t.denied_window, error_code=ACCESS_DENIED).values():
+    for history in _history(denied, t.denied_window, error_code__in=DENIED_CODES).values():
         for sequence, window in _sliding_windows(history, t.denied_window):
             event = in_batch.get(sequence)
             if (event is None or len(window) < t.denied_count
                     or not recent.quiet(DENIED_BURST, event, t.denied_window)):
                 continue
             message = (f"{event.principal_arn} was denied {len(window)} requests "
-                       f"(AccessDeniedException) within {span(t.denied_window)}.")
+                       f"(AccessDeniedException or AccessDenied) within "
+                       f"{span(t.denied_window)}.")
             alerts.append(recent.raised(_alert(
                 DENIED_BURST, event, message, [sequence for sequence, _ in window], key_id="")))
     return alerts

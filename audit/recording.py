@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from grants.principals import SOURCE_SCHEDULER, Caller
 from keys.crypto.errors import RootKeyError
-from kmsconsole.errors import ROOT_KEY_MISMATCH_LOG, InternalError, KmsError, fault_for
+from kmsconsole.errors import (
+    ROOT_KEY_MISMATCH_LOG,
+    InternalError,
+    KmsError,
+    fault_for,
+    recorded_error_code,
+)
 
 from .chain import chain_append
 from .models import AuditEvent
@@ -117,7 +123,7 @@ def record(op: Operation, *, error: KmsError | None = None) -> AuditEvent:
                            else op.error_response_elements if error else op.response_elements),
         additional_event_data=op.additional_event_data,
         service_event_details=op.service_event_details,
-        error_code=error.code if error else "",
+        error_code=recorded_error_code(op.event_source, error.code) if error else "",
         error_message=error.message if error else "",
         request_id=caller.request_id,
         read_only=op.read_only,

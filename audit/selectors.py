@@ -31,6 +31,9 @@ ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<nam
 
 PAGE_SIZE = 50
 ACCESS_DENIED = "AccessDeniedException"
+# A refusal as each service records it: KMS's AccessDeniedException, IAM's and STS's
+# AccessDenied (kmsconsole.errors.recorded_error_code). "Denied only" and the alerts count both.
+DENIED_CODES = (ACCESS_DENIED, "AccessDenied")
 # The columns the event history table shows (the others stay in the database).
 LISTED_FIELDS = ("id", "event_id", "event_time", "event_name", "event_source", "user_name",
                  "resources", "error_code")
@@ -63,7 +66,7 @@ class EventFilter:
     Empty strings and None filter nothing. `user` is a user name, or a principal ARN when it
     starts with "arn:" (a role's ARN stands for every session of the role); `key` is a key id,
     key ARN, alias name or alias ARN (resolved by `lookup_key_id`); `denied_only` keeps the
-    requests refused with AccessDeniedException; `text` is matched anywhere in the record's
+    requests refused (DENIED_CODES); `text` is matched anywhere in the record's
     searchable text, ignoring case.
     """
 
@@ -160,7 +163,7 @@ def events_matching(*, account_id: str, region: str, event_filter: EventFilter):
     if f.error_code:
         events = events.filter(error_code=f.error_code)
     if f.denied_only:
-        events = events.filter(error_code=ACCESS_DENIED)
+        events = events.filter(error_code__in=DENIED_CODES)
     if f.source_ip:
         events = events.filter(source_ip_address=f.source_ip)
     if f.text:

@@ -102,6 +102,39 @@ class InternalError(KmsError):
     status = 500
 
 
+# The errors services raise carry the KMS (JSON protocol) type; STS and IAM speak the Query
+# protocol's codes and statuses (botocore's sts and iam models, and what AWS answers for common
+# errors). api/sts.py answers with them, and their audit events record them, as CloudTrail's
+# records of STS and IAM calls do (errorCode "AccessDenied"), so the answer and the trail agree.
+QUERY_PROTOCOL_ERRORS = {
+    "AccessDeniedException": ("AccessDenied", 403),
+    "ValidationException": ("ValidationError", 400),
+    "MalformedPolicyDocumentException": ("MalformedPolicyDocument", 400),
+    # IAM's names for the quota and the name already taken.
+    "LimitExceededException": ("LimitExceeded", 409),
+    "AlreadyExistsException": ("EntityAlreadyExists", 409),
+    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
+    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
+    "IncompleteSignatureException": ("IncompleteSignature", 400),
+    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
+    "ExpiredTokenException": ("ExpiredToken", 400),
+    "UnknownOperationException": ("InvalidAction", 400),
+    "SerializationException": ("MalformedQueryString", 400),
+    "KMSInternalException": ("InternalFailure", 500),
+    # The database unreachable (fault_for): the Query protocol's common transient error, which
+    # SDKs retry.
+    "DependencyTimeoutException": ("ServiceUnavailable", 503),
+}
+QUERY_PROTOCOL_EVENT_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com"})
+
+
+def recorded_error_code(event_source: str, code: str) -> str:
+    """The errorCode an audit event of `event_source` records for an error of type `code`."""
+    if event_source in QUERY_PROTOCOL_EVENT_SOURCES:
+        return QUERY_PROTOCOL_ERRORS.get(code, (code, 0))[0]
+    return code
+
+
 # The log line when a value wrapped under the root key does not unwrap with the configured one:
 # a database restored (or pointed at) with another root key. The operator's mistake, not the
 # caller's and not a bug: callers get InternalError with no hint about the keys, the log says

@@ -633,7 +633,7 @@ def test_a_request_refused_before_its_operation_runs_is_recorded_once(world, tar
 @dataclass(frozen=True)
 class StsCase:
     """An STS operation: its valid request, and a failing one (with other credentials if
-    `failing_secret` is set) recorded with `failure`."""
+    `failing_secret` is set) answered and recorded with the Query protocol code `failure`."""
 
     request: Callable[[dict], dict]
     resources: Callable[[dict], list[dict]]
@@ -652,9 +652,9 @@ STS_CASES = {
     "AssumeRole": StsCase(
         lambda c: {"RoleArn": c["role"].arn, "RoleSessionName": "audited"}, _role_resource,
         lambda c: {"RoleArn": c["role"].arn, "RoleSessionName": "not a valid name"},
-        "ValidationException"),
+        "ValidationError"),
     "GetCallerIdentity": StsCase(
-        lambda c: {}, lambda c: [], lambda c: {}, "InvalidSignatureException",
+        lambda c: {}, lambda c: [], lambda c: {}, "SignatureDoesNotMatch",
         failing_secret="not-the-secret-" + "x" * 25, denied=False),
 }
 
@@ -713,7 +713,7 @@ def test_an_sts_request_of_a_user_with_no_policy_is_recorded_once(live_server, s
         assert error is None and event.error_code == ""
         return
     assert error.response["Error"]["Code"] == "AccessDenied"
-    assert event.error_code == "AccessDeniedException"
+    assert event.error_code == "AccessDenied"
     assert event.error_message == error.response["Error"]["Message"] != ""
     assert snapshot() == before
 
@@ -728,6 +728,7 @@ def test_a_failing_sts_request_is_recorded_once(live_server, sts_world, operatio
     assert error is not None, f"the failing {operation} request succeeded"
     event = the_one_new_event(since, request_id_of(response, error))
     assert (event.event_name, event.event_source) == (operation, "sts.amazonaws.com")
-    assert event.error_code == case.failure
+    # The trail records the code the caller was answered (STS's Query protocol codes).
+    assert event.error_code == error.response["Error"]["Code"] == case.failure
     assert event.error_message == error.response["Error"]["Message"] != ""
     assert event.resources == []

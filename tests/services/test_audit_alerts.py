@@ -67,7 +67,8 @@ def test_ten_denied_requests_within_a_minute_raise_one_burst_alert(nobody, key):
     assert alert.account_id == ACCOUNT_ID
     assert alert.principal_arn == nobody.arn
     assert alert.event_sequences == sequences
-    assert "was denied 10 requests (AccessDeniedException) within 1 minute." in alert.message
+    assert ("was denied 10 requests (AccessDeniedException or AccessDenied) within 1 minute."
+            in alert.message)
     assert alert.acknowledged_at is None
 
 
@@ -122,7 +123,8 @@ def test_the_burst_thresholds_come_from_settings(nobody, key):
         denied(nobody, key, 1)
     alerts_scan()
     [alert] = raised(alerts.DENIED_BURST)
-    assert "was denied 3 requests (AccessDeniedException) within 5 seconds" in alert.message
+    assert ("was denied 3 requests (AccessDeniedException or AccessDenied) within 5 seconds"
+            in alert.message)
 
 
 # --- Decrypt volume against the principal's own baseline --------------------------------------

@@ -137,7 +137,7 @@ def test_create_role_with_a_malformed_trust_policy_says_what_the_parser_says(cal
     with raises_kms(MalformedPolicyDocumentError, message=parser_message(text, "trust")):
         services.role_create(caller=caller, name="app", trust_policy=text)
     assert not Role.objects.exists()
-    assert_failed("CreateRole", "MalformedPolicyDocumentException")
+    assert_failed("CreateRole", "MalformedPolicyDocument")
 
 
 def test_a_trust_policy_without_a_principal_is_malformed(caller):
@@ -182,13 +182,13 @@ def test_create_role_with_invalid_fields_is_a_validation_error(caller, changes, 
     with raises_kms(ValidationError, contains=(says,)):
         services.role_create(caller=caller, **arguments)
     assert not Role.objects.exists()
-    assert_failed("CreateRole", "ValidationException")
+    assert_failed("CreateRole", "ValidationError")
 
 
 def test_role_names_are_unique_per_account_regardless_of_case(caller, role, outsider_caller):
     with raises_kms(AlreadyExistsError, contains=("APP",)):
         services.role_create(caller=caller, name="APP", trust_policy=trust())
-    assert_failed("CreateRole", "AlreadyExistsException")
+    assert_failed("CreateRole", "EntityAlreadyExists")
     # Another account has its own namespace.
     other = services.role_create(caller=outsider_caller, name="app", trust_policy=trust(
         f"arn:aws:iam::{OTHER_ACCOUNT_ID}:root"))
@@ -199,7 +199,7 @@ def test_create_role_unauthenticated_is_denied(account):
     with raises_kms(AccessDeniedError):
         services.role_create(caller=anonymous_caller(), name="app", trust_policy=trust())
     assert not Role.objects.exists()
-    assert_failed("CreateRole", "AccessDeniedException")
+    assert_failed("CreateRole", "AccessDenied")
 
 
 def test_update_trust_policy_replaces_it_and_audits_it(caller, role, alice):
@@ -218,7 +218,7 @@ def test_update_trust_policy_with_a_malformed_document_changes_nothing(caller, r
         services.role_update_trust_policy(caller=caller, role=role, trust_policy=text)
     role.refresh_from_db()
     assert role.trust_policy == before
-    assert_failed("UpdateAssumeRolePolicy", "MalformedPolicyDocumentException")
+    assert_failed("UpdateAssumeRolePolicy", "MalformedPolicyDocument")
 
 
 def test_update_trust_policy_of_another_accounts_role_is_denied(outsider_caller, role):
@@ -228,14 +228,14 @@ def test_update_trust_policy_of_another_accounts_role_is_denied(outsider_caller,
                                           trust_policy=trust("*"))
     role.refresh_from_db()
     assert role.trust_policy == before
-    assert_failed("UpdateAssumeRolePolicy", "AccessDeniedException")
+    assert_failed("UpdateAssumeRolePolicy", "AccessDenied")
 
 
 def test_update_trust_policy_unauthenticated_is_denied(role):
     with raises_kms(AccessDeniedError):
         services.role_update_trust_policy(caller=anonymous_caller(), role=role,
                                           trust_policy=trust("*"))
-    assert_failed("UpdateAssumeRolePolicy", "AccessDeniedException")
+    assert_failed("UpdateAssumeRolePolicy", "AccessDenied")
 
 
 def test_delete_role_deletes_it_with_its_sessions_and_audits_it(caller, role):
@@ -267,7 +267,7 @@ def test_delete_role_of_another_account_is_denied(outsider_caller, role):
     with raises_kms(AccessDeniedError):
         services.role_delete(caller=outsider_caller, role=role)
     assert Role.objects.filter(pk=role.pk).exists()
-    assert_failed("DeleteRole", "AccessDeniedException")
+    assert_failed("DeleteRole", "AccessDenied")
 
 
 def test_delete_role_unauthenticated_is_denied(role):
@@ -316,7 +316,7 @@ def test_put_user_policy_with_a_malformed_document_says_what_the_parser_says(cal
         services.user_put_inline_policy(caller=caller, user=alice, policy_name="p",
                                         document=text)
     assert not InlinePolicy.objects.exists()
-    assert_failed("PutUserPolicy", "MalformedPolicyDocumentException")
+    assert_failed("PutUserPolicy", "MalformedPolicyDocument")
 
 
 def test_put_user_policy_with_an_invalid_name_is_a_validation_error(caller, alice):
@@ -342,7 +342,7 @@ def test_a_users_inline_policies_together_stay_within_2048_characters(caller, al
         services.user_put_inline_policy(caller=caller, user=alice, policy_name="two",
                                         document=padded_policy(1100))
     assert alice.inline_policies.count() == 1
-    assert_failed("PutUserPolicy", "LimitExceededException")
+    assert_failed("PutUserPolicy", "LimitExceeded")
     # Replacing the one policy with a document of the same size is within the quota.
     services.user_put_inline_policy(caller=caller, user=alice, policy_name="one",
                                     document=padded_policy(1200))
@@ -404,7 +404,7 @@ def test_inline_policies_of_another_accounts_principals_are_denied(outsider_call
                                         document=allow("*"))
     with raises_kms(AccessDeniedError):
         services.role_delete_inline_policy(caller=outsider_caller, role=role, policy_name="p")
-    assert_failed("DeleteRolePolicy", "AccessDeniedException")
+    assert_failed("DeleteRolePolicy", "AccessDenied")
     assert list(InlinePolicy.objects.values_list("name", flat=True)) == ["p"]
 
 
@@ -419,7 +419,7 @@ def test_inline_policies_unauthenticated_are_denied(alice, role):
     with raises_kms(AccessDeniedError):
         services.user_delete_inline_policy(caller=anonymous, user=alice, policy_name="p")
     assert not InlinePolicy.objects.exists()
-    assert_failed("PutRolePolicy", "AccessDeniedException")
+    assert_failed("PutRolePolicy", "AccessDenied")
 
 
 # --- managed policies -----------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_create_policy_with_a_malformed_document_says_what_the_parser_says(calle
     with raises_kms(MalformedPolicyDocumentError, message=parser_message(text, "identity")):
         services.managed_policy_create(caller=caller, name="p", document=text)
     assert not customer_policies().exists()
-    assert_failed("CreatePolicy", "MalformedPolicyDocumentException")
+    assert_failed("CreatePolicy", "MalformedPolicyDocument")
 
 
 def test_a_managed_policy_over_6144_characters_exceeds_the_quota(caller):
@@ -461,7 +461,7 @@ def test_create_policy_unauthenticated_is_denied(account):
     with raises_kms(AccessDeniedError):
         services.managed_policy_create(caller=anonymous_caller(), name="p", document=allow())
     assert not customer_policies().exists()
-    assert_failed("CreatePolicy", "AccessDeniedException")
+    assert_failed("CreatePolicy", "AccessDenied")
 
 
 def test_create_policy_version_keeps_the_default_unless_asked(caller, policy):
@@ -488,7 +488,7 @@ def test_a_sixth_policy_version_exceeds_the_quota_and_ids_are_never_reused(calle
     with raises_kms(LimitExceededError, contains=("up to 5 versions",)):
         services.managed_policy_create_version(caller=caller, policy_arn=policy.arn,
                                                document=allow())
-    assert_failed("CreatePolicyVersion", "LimitExceededException")
+    assert_failed("CreatePolicyVersion", "LimitExceeded")
     services.managed_policy_delete_version(caller=caller, policy_arn=policy.arn,
                                            version_id="v2")
     assert_succeeded("DeletePolicyVersion")
@@ -570,7 +570,7 @@ def test_managed_policies_of_another_account_are_denied(outsider_caller, policy)
                                                document=allow("*"), set_as_default=True)
     with raises_kms(AccessDeniedError):
         services.managed_policy_delete(caller=outsider_caller, policy_arn=policy.arn)
-    assert_failed("DeletePolicy", "AccessDeniedException")
+    assert_failed("DeletePolicy", "AccessDenied")
     assert policy.versions.count() == 1
 
 
@@ -582,7 +582,7 @@ def test_built_in_policies_cannot_be_changed_or_deleted(caller, name):
                                                document=allow("*"), set_as_default=True)
     with raises_kms(AccessDeniedError):
         services.managed_policy_delete(caller=caller, policy_arn=arn)
-    assert_failed("DeletePolicy", "AccessDeniedException")
+    assert_failed("DeletePolicy", "AccessDenied")
 
 
 def test_managed_policy_services_unauthenticated_are_denied(policy):
@@ -632,7 +632,7 @@ def test_an_eleventh_attached_policy_exceeds_the_quota(caller, alice, role):
         services.policy_attach_role(caller=caller, role=role, policy_arn=arn)
     with raises_kms(LimitExceededError, message="Cannot exceed quota for PoliciesPerUser: 10"):
         services.policy_attach_user(caller=caller, user=alice, policy_arn=arns[10])
-    assert_failed("AttachUserPolicy", "LimitExceededException")
+    assert_failed("AttachUserPolicy", "LimitExceeded")
     with raises_kms(LimitExceededError, message="Cannot exceed quota for PoliciesPerRole: 10"):
         services.policy_attach_role(caller=caller, role=role, policy_arn=arns[10])
     assert alice.attached_policies.count() == 10 and role.attached_policies.count() == 10
@@ -684,7 +684,7 @@ def test_attachments_on_another_accounts_principals_are_denied(outsider_caller, 
         services.policy_attach_role(caller=outsider_caller, role=role, policy_arn=ADMIN_ACCESS)
     with raises_kms(AccessDeniedError):
         services.policy_detach_role(caller=outsider_caller, role=role, policy_arn=READ_ONLY)
-    assert_failed("DetachRolePolicy", "AccessDeniedException")
+    assert_failed("DetachRolePolicy", "AccessDenied")
     assert not alice.attached_policies.exists()
     assert list(role.attached_policies.values_list("arn", flat=True)) == [READ_ONLY]
 
@@ -700,7 +700,7 @@ def test_attachments_unauthenticated_are_denied(alice, role):
         with raises_kms(AccessDeniedError):
             attach()
     assert not alice.attached_policies.exists() and not role.attached_policies.exists()
-    assert_failed("AttachRolePolicy", "AccessDeniedException")
+    assert_failed("AttachRolePolicy", "AccessDenied")
 
 
 # --- identity_policies_for ------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_user_list_never_shows_another_accounts_users(outsider_caller, alice):
 def test_user_list_is_refused_without_iam_list_users(nobody_caller):
     with raises_kms(AccessDeniedError, contains=("iam:ListUsers",)):
         users.user_list(caller=nobody_caller)
-    assert last_event("ListUsers").error_code == "AccessDeniedException"
+    assert last_event("ListUsers").error_code == "AccessDenied"
 
 
 def test_last_activity_is_the_latest_of_sign_in_and_access_key_use(caller, alice):
@@ -273,7 +273,7 @@ def test_create_user_with_a_taken_name_changes_nothing(caller, alice):
 def test_create_user_is_refused_without_permission(nobody_caller):
     with raises_kms(AccessDeniedError, contains=("iam:CreateUser",)):
         users.user_create_with_access(caller=nobody_caller, name="carol")
-    assert last_event("CreateUser").error_code == "AccessDeniedException"
+    assert last_event("CreateUser").error_code == "AccessDenied"
     assert not User.objects.filter(name="carol").exists()
 
 

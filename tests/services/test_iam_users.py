@@ -44,28 +44,28 @@ def test_create_user_with_an_invalid_name_is_a_validation_error(caller, name, sa
     with raises_kms(ValidationError, contains=("name: ", says)):
         services.user_create(caller=caller, name=name)
     assert not User.objects.filter(name=name).exists()
-    assert last_event("CreateUser").error_code == "ValidationException"
+    assert last_event("CreateUser").error_code == "ValidationError"
 
 
 def test_create_user_twice_is_already_exists(caller):
     services.user_create(caller=caller, name="bob")
     with raises_kms(AlreadyExistsError, contains=("bob",)):
         services.user_create(caller=caller, name="bob")
-    assert last_event("CreateUser").error_code == "AlreadyExistsException"
+    assert last_event("CreateUser").error_code == "EntityAlreadyExists"
 
 
 def test_create_user_unauthenticated_is_denied(account):
     with raises_kms(AccessDeniedError):
         services.user_create(caller=anonymous_caller(account.id), name="mallory")
     assert not User.objects.filter(name="mallory").exists()
-    assert last_event("CreateUser").error_code == "AccessDeniedException"
+    assert last_event("CreateUser").error_code == "AccessDenied"
 
 
 def test_access_key_for_a_user_of_another_account_is_denied(outsider_caller, admin):
     with raises_kms(AccessDeniedError):
         services.access_key_create(caller=outsider_caller, user=admin)
     assert not admin.access_keys.exists()
-    assert last_event("CreateAccessKey").error_code == "AccessDeniedException"
+    assert last_event("CreateAccessKey").error_code == "AccessDenied"
 
 
 def test_access_key_create_returns_the_secret_once_and_audits_without_it(caller, admin):
@@ -97,7 +97,7 @@ def test_a_weak_console_password_is_refused_and_nothing_changes(caller, account)
         services.user_set_password(caller=caller, user=user, password="123")
     user.refresh_from_db()
     assert not user.has_usable_password()
-    assert last_event("CreateLoginProfile").error_code == "ValidationException"
+    assert last_event("CreateLoginProfile").error_code == "ValidationError"
 
 
 def test_setting_a_console_password_is_audited_without_the_password(caller, account):

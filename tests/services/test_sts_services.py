@@ -130,7 +130,7 @@ def test_assume_role_not_named_in_the_trust_policy_is_denied(caller, role):
     with raises_kms(AccessDeniedError, message=denied_message(caller.principal.arn, role.arn)):
         sts.role_assume(caller=caller, role_arn=role.arn, session_name="s1")
     assert not SessionCredential.objects.exists()
-    assert last_event("AssumeRole").error_code == "AccessDeniedException"
+    assert last_event("AssumeRole").error_code == "AccessDenied"
 
 
 def test_a_missing_role_is_refused_exactly_like_a_denied_one(alice_caller):
@@ -162,7 +162,7 @@ def test_assume_role_unauthenticated_is_denied(role):
     with raises_kms(AccessDeniedError):
         sts.role_assume(caller=anonymous_caller(), role_arn=role.arn, session_name="s1")
     assert not SessionCredential.objects.exists()
-    assert last_event("AssumeRole").error_code == "AccessDeniedException"
+    assert last_event("AssumeRole").error_code == "AccessDenied"
 
 
 @pytest.mark.parametrize("arguments,says", [
@@ -180,7 +180,7 @@ def test_assume_role_parameters_outside_the_model_are_validation_errors(alice_ca
     with raises_kms(ValidationError, contains=("validation error detected", says)):
         sts.role_assume(caller=alice_caller, **arguments)
     assert not SessionCredential.objects.exists()
-    assert last_event("AssumeRole").error_code == "ValidationException"
+    assert last_event("AssumeRole").error_code == "ValidationError"
 
 
 def test_two_validation_errors_are_counted(alice_caller, role):
@@ -265,4 +265,4 @@ def test_get_caller_identity_needs_no_permission(outsider_caller, outsider):
 def test_get_caller_identity_unauthenticated_is_denied(account):
     with raises_kms(AccessDeniedError):
         sts.caller_identity(caller=anonymous_caller())
-    assert last_event("GetCallerIdentity").error_code == "AccessDeniedException"
+    assert last_event("GetCallerIdentity").error_code == "AccessDenied"

@@ -56,7 +56,7 @@ def test_the_page_is_denied_without_iam_permissions(nobody_client):
     response = nobody_client.get("/iam/account-settings")
     assert response.status_code == 403
     assert "iam:ListAccountAliases" in response.content.decode()
-    assert last_event("ListAccountAliases").error_code == "AccessDeniedException"
+    assert last_event("ListAccountAliases").error_code == "AccessDenied"
 
 
 @pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_an_alias_breaking_iams_rules_is_refused_on_the_form(signed_in, account,
     assert response.status_code == 400
     assert "ValidationException" in response.content.decode()
     assert alias_of(account) == "example"
-    assert last_event("CreateAccountAlias").error_code == "ValidationException"
+    assert last_event("CreateAccountAlias").error_code == "ValidationError"
 
 
 def test_an_alias_of_another_account_is_taken(signed_in, account, other_account):
@@ -124,8 +124,8 @@ def test_alias_changes_are_denied_without_iam_permissions(nobody_client, account
     assert nobody_client.post("/iam/account-settings/alias/delete",
                               {"alias": "example"}).status_code == 403
     assert alias_of(account) == "example"
-    assert last_event("CreateAccountAlias").error_code == "AccessDeniedException"
-    assert last_event("DeleteAccountAlias").error_code == "AccessDeniedException"
+    assert last_event("CreateAccountAlias").error_code == "AccessDenied"
+    assert last_event("DeleteAccountAlias").error_code == "AccessDenied"
 
 
 def test_alias_changes_need_a_csrf_token(admin, account):
@@ -178,7 +178,7 @@ def test_values_out_of_iams_ranges_are_refused(signed_in, account, field, value,
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not PasswordPolicy.objects.exists()
-    assert last_event("UpdateAccountPasswordPolicy").error_code == "ValidationException"
+    assert last_event("UpdateAccountPasswordPolicy").error_code == "ValidationError"
 
 
 def test_password_expiration_out_of_range_is_refused(signed_in, account):
@@ -201,7 +201,7 @@ def test_password_policy_changes_are_denied_without_iam_permissions(nobody_clien
     response = nobody_client.post("/iam/account-settings/password-policy", CUSTOM)
     assert response.status_code == 403
     assert not PasswordPolicy.objects.exists()
-    assert last_event("GetAccountPasswordPolicy").error_code == "AccessDeniedException"
+    assert last_event("GetAccountPasswordPolicy").error_code == "AccessDenied"
 
 
 def test_password_policy_changes_need_a_csrf_token(admin, account):

@@ -83,7 +83,8 @@ TESTED_BELOW = {("signin", "POST"): "test_a_sign_in_is_recorded_once_as_console_
 @dataclass(frozen=True)
 class Ev:
     """An expected event: its name, the context names of the resources (keys, roles) it
-    names, whether it is the refusal (AccessDeniedException), and its service."""
+    names, whether it is the refusal (AccessDeniedException; IAM's and STS's AccessDenied), and
+    its service."""
 
     name: str
     keys: tuple[str, ...] = ()
@@ -99,7 +100,11 @@ class Ev:
 
     @property
     def error_code(self) -> str:
-        return "AccessDeniedException" if self.denied else self.error
+        """KMS records a refusal as AccessDeniedException, IAM and STS as AccessDenied (the
+        Query protocol's code, as CloudTrail records them)."""
+        if not self.denied:
+            return self.error
+        return "AccessDeniedException" if self.source == KMS else "AccessDenied"
 
 
 def iam_event(name: str, *, denied: bool = False, error: str = "") -> Ev:

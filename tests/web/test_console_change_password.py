@@ -360,7 +360,7 @@ def test_change_password_is_denied_without_permission(client, alice):
     assert response.status_code == 403
     assert "iam:ChangePassword" in response.content.decode()
     [event] = events("ChangePassword")
-    assert event.error_code == "AccessDeniedException"
+    assert event.error_code == "AccessDenied"
     assert User.objects.get(pk=alice.pk).check_password(OLD)
 
 

@@ -137,7 +137,7 @@ def test_the_list_is_refused_to_a_user_without_permission(nobody_client, nobody)
     assert response.status_code == 403
     assert "iam:ListPolicies" in response.content.decode()
     event = last_event("ListPolicies")
-    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDeniedException")
+    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDenied")
 
 
 @pytest.mark.django_db
@@ -223,7 +223,7 @@ def test_create_policy_is_refused_to_a_reader(reader_client):
     response = reader_client.post("/iam/policies/create", {"name": "p", "policy": document()})
     assert response.status_code == 403
     assert "iam:CreatePolicy" in response.content.decode()
-    assert last_event("CreatePolicy").error_code == "AccessDeniedException"
+    assert last_event("CreatePolicy").error_code == "AccessDenied"
     assert not customer_policies().exists()
 
 
@@ -268,7 +268,7 @@ def test_a_policy_is_not_shown_to_a_user_without_permission(nobody_client, polic
     response = nobody_client.get("/iam/policies/details/app-keys")
     assert response.status_code == 403
     assert "Keys of the app" not in response.content.decode()
-    assert last_event("GetPolicy").error_code == "AccessDeniedException"
+    assert last_event("GetPolicy").error_code == "AccessDenied"
 
 
 def test_a_description_is_rendered_inert(signed_in, admin):
@@ -314,7 +314,7 @@ def test_edit_is_refused_to_a_reader(reader_client, policy):
     response = reader_client.post("/iam/policies/details/app-keys/edit",
                                   {"policy": document("kms:*")})
     assert response.status_code == 403
-    assert last_event("CreatePolicyVersion").error_code == "AccessDeniedException"
+    assert last_event("CreatePolicyVersion").error_code == "AccessDenied"
     assert policy.versions.count() == 1
 
 
@@ -358,8 +358,8 @@ def test_version_changes_are_refused_to_a_reader(reader_client, admin, policy):
         response = reader_client.post(f"/iam/policies/details/app-keys/versions/{action}",
                                       {"version_id": "v2"})
         assert response.status_code == 403
-    assert last_event("SetDefaultPolicyVersion").error_code == "AccessDeniedException"
-    assert last_event("DeletePolicyVersion").error_code == "AccessDeniedException"
+    assert last_event("SetDefaultPolicyVersion").error_code == "AccessDenied"
+    assert last_event("DeletePolicyVersion").error_code == "AccessDenied"
     assert policy.versions.count() == 2
 
 
@@ -409,7 +409,7 @@ def test_attaching_is_refused_to_a_reader(reader_client, policy, app_role):
     response = reader_client.post("/iam/policies/details/app-keys/entities/attach",
                                   {"entity": "role:app"})
     assert response.status_code == 403
-    assert last_event("AttachRolePolicy").error_code == "AccessDeniedException"
+    assert last_event("AttachRolePolicy").error_code == "AccessDenied"
     assert not app_role.attached_policies.exists()
 
 
@@ -438,7 +438,7 @@ def test_delete_is_refused_to_a_reader(reader_client, policy):
     response = reader_client.post("/iam/policies/details/app-keys/delete",
                                   {"confirmation": "app-keys"})
     assert response.status_code == 403
-    assert last_event("DeletePolicy").error_code == "AccessDeniedException"
+    assert last_event("DeletePolicy").error_code == "AccessDenied"
     assert customer_policies().exists()
 
 
@@ -458,7 +458,7 @@ def test_policy_pages_enforce_csrf(admin, policy):
 def test_another_accounts_policy_is_refused_even_to_its_administrator(outsider, policy):
     with pytest.raises(AccessDeniedError):
         managed_policies.policy_get(caller=caller_for(outsider), policy_arn=POLICY_ARN)
-    assert last_event("GetPolicy").error_code == "AccessDeniedException"
+    assert last_event("GetPolicy").error_code == "AccessDenied"
 
 
 def test_a_missing_version_or_a_malformed_arn_is_an_iam_error(admin, policy):

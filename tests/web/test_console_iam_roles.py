@@ -134,7 +134,7 @@ def test_the_roles_list_is_refused_to_a_user_without_permission(nobody_client, n
     assert "AccessDeniedException" in html and "iam:ListRoles" in html
     assert "<tbody>" not in html  # no table of roles at all
     event = last_event("ListRoles")
-    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDeniedException")
+    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDenied")
 
 
 @pytest.mark.django_db
@@ -236,7 +236,7 @@ def test_a_malformed_custom_trust_policy_is_explained_and_creates_nothing(signed
     assert response.status_code == 400
     assert "MalformedPolicyDocumentException" in html and "Statement" in html
     assert not Role.objects.filter(name="deployer").exists()
-    assert last_event("CreateRole").error_code == "MalformedPolicyDocumentException"
+    assert last_event("CreateRole").error_code == "MalformedPolicyDocument"
 
 
 def test_validate_checks_the_trust_policy_without_creating(signed_in):
@@ -275,14 +275,14 @@ def test_create_role_is_refused_to_a_user_who_may_only_read(reader_client):
     response = reader_client.post("/iam/roles/create", create_data())
     assert response.status_code == 403
     assert "iam:CreateRole" in response.content.decode()
-    assert last_event("CreateRole").error_code == "AccessDeniedException"
+    assert last_event("CreateRole").error_code == "AccessDenied"
     assert not Role.objects.exists()
 
 
 def test_the_create_role_page_is_refused_without_permission(nobody_client):
     response = nobody_client.get("/iam/roles/create")
     assert response.status_code == 403
-    assert last_event("ListPolicies").error_code == "AccessDeniedException"
+    assert last_event("ListPolicies").error_code == "AccessDenied"
 
 
 def test_create_role_enforces_csrf(admin):
@@ -319,7 +319,7 @@ def test_a_role_is_not_shown_to_a_user_without_permission(nobody_client, nobody,
     response = nobody_client.get("/iam/roles/details/app")
     assert response.status_code == 403
     assert "The payments app" not in response.content.decode()
-    assert last_event("GetRole").error_code == "AccessDeniedException"
+    assert last_event("GetRole").error_code == "AccessDenied"
 
 
 def test_a_denied_user_cannot_tell_a_missing_role_from_a_hidden_one(nobody_client):
@@ -357,7 +357,7 @@ def test_edit_summary_is_refused_to_a_reader(reader_client, role):
         "description": "", "max_session_duration": "3600"})
     assert response.status_code == 403
     assert "iam:UpdateRole" in response.content.decode()
-    assert last_event("UpdateRole").error_code == "AccessDeniedException"
+    assert last_event("UpdateRole").error_code == "AccessDenied"
 
 
 def test_a_description_is_rendered_inert(signed_in, admin):
@@ -425,11 +425,11 @@ def test_detaching_what_is_not_attached_is_a_flash_not_a_500(signed_in, role):
 def test_attach_and_detach_are_refused_to_a_reader(reader_client, admin, role):
     assert reader_client.post("/iam/roles/details/app/attach",
                               {"policies": [READ_ONLY]}).status_code == 403
-    assert last_event("AttachRolePolicy").error_code == "AccessDeniedException"
+    assert last_event("AttachRolePolicy").error_code == "AccessDenied"
     services.policy_attach_role(caller=caller_for(admin), role=role, policy_arn=READ_ONLY)
     assert reader_client.post("/iam/roles/details/app/detach",
                               {"policy_arn": READ_ONLY}).status_code == 403
-    assert last_event("DetachRolePolicy").error_code == "AccessDeniedException"
+    assert last_event("DetachRolePolicy").error_code == "AccessDenied"
     assert role.attached_policies.count() == 1
 
 
@@ -479,7 +479,7 @@ def test_inline_policies_are_refused_to_a_reader(reader_client, role):
     response = reader_client.post("/iam/roles/details/app/inline/create", {
         "policy_name": "p", "policy": allow()})
     assert response.status_code == 403
-    assert last_event("PutRolePolicy").error_code == "AccessDeniedException"
+    assert last_event("PutRolePolicy").error_code == "AccessDenied"
 
 
 # --- Trust relationships tab --------------------------------------------------------------------
@@ -520,7 +520,7 @@ def test_the_trust_editor_validates_without_saving(signed_in, role):
 def test_editing_the_trust_policy_is_refused_to_a_reader(reader_client, role):
     response = reader_client.post("/iam/roles/details/app/trust/edit", {"policy": trust()})
     assert response.status_code == 403
-    assert last_event("UpdateAssumeRolePolicy").error_code == "AccessDeniedException"
+    assert last_event("UpdateAssumeRolePolicy").error_code == "AccessDenied"
 
 
 # --- Delete role --------------------------------------------------------------------------------
@@ -548,7 +548,7 @@ def test_delete_asks_to_type_the_name_then_removes_policies_and_the_role(signed_
 def test_delete_is_refused_to_a_reader_and_keeps_the_role(reader_client, role):
     response = reader_client.post("/iam/roles/details/app/delete", {"confirmation": "app"})
     assert response.status_code == 403
-    assert last_event("DeleteRole").error_code == "AccessDeniedException"
+    assert last_event("DeleteRole").error_code == "AccessDenied"
     assert Role.objects.filter(name="app").exists()
 
 
@@ -573,7 +573,7 @@ def test_update_role_refuses_a_duration_outside_iams_range(admin, role, seconds,
     assert refused.value.message == (
         f"1 validation error detected: Value '{seconds}' at 'maxSessionDuration' failed to "
         f"satisfy constraint: Member must have value {rule}")
-    assert last_event("UpdateRole").error_code == "ValidationException"
+    assert last_event("UpdateRole").error_code == "ValidationError"
     role.refresh_from_db()
     assert role.max_session_duration == 7200
 

@@ -178,7 +178,7 @@ def test_the_users_list_is_refused_to_a_user_without_permission(nobody_client, n
     assert "AccessDeniedException" in html and "iam:ListUsers" in html
     assert "<tbody>" not in html
     event = last_event("ListUsers")
-    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDeniedException")
+    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDenied")
 
 
 def test_the_side_navigation_links_to_users(signed_in):
@@ -317,7 +317,7 @@ def test_a_password_the_policy_refuses_creates_nothing_and_stays_audited(signed_
     assert not User.objects.filter(name="carol").exists()
     assert not AccessKey.objects.filter(user__name="carol").exists()
     failed = last_event("CreateLoginProfile")
-    assert failed.error_code == "ValidationException"
+    assert failed.error_code == "ValidationError"
     # The rolled-back CreateUser left no event; the refused step's event was kept.
     assert event_names_of(failed.request_id) == ["ListPolicies", "CreateLoginProfile"]
 
@@ -369,14 +369,14 @@ def test_create_user_is_refused_to_a_user_who_may_only_read(reader_client):
     response = reader_client.post("/iam/users/create", create_data())
     assert response.status_code == 403
     assert "iam:CreateUser" in response.content.decode()
-    assert last_event("CreateUser").error_code == "AccessDeniedException"
+    assert last_event("CreateUser").error_code == "AccessDenied"
     assert not User.objects.filter(name="carol").exists()
 
 
 def test_the_create_user_page_is_refused_without_permission(nobody_client):
     response = nobody_client.get("/iam/users/create")
     assert response.status_code == 403
-    assert last_event("ListPolicies").error_code == "AccessDeniedException"
+    assert last_event("ListPolicies").error_code == "AccessDenied"
 
 
 def test_create_user_enforces_csrf(admin):
@@ -432,7 +432,7 @@ def test_a_user_is_not_shown_to_a_user_without_permission(nobody_client, nobody,
     assert response.status_code == 403
     assert "iam:GetUser" in response.content.decode()
     event = last_event("GetUser")
-    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDeniedException")
+    assert (event.principal_arn, event.error_code) == (nobody.arn, "AccessDenied")
 
 
 def test_a_denied_user_cannot_tell_a_missing_user_from_a_hidden_one(nobody_client, alice):
@@ -480,10 +480,10 @@ def test_detach_removes_the_policy(signed_in, admin, alice):
 def test_attach_and_detach_are_refused_to_a_reader(reader_client, alice):
     response = reader_client.post("/iam/users/details/alice/attach", {"policies": [ADMIN_ACCESS]})
     assert response.status_code == 403 and "iam:AttachUserPolicy" in response.content.decode()
-    assert last_event("AttachUserPolicy").error_code == "AccessDeniedException"
+    assert last_event("AttachUserPolicy").error_code == "AccessDenied"
     response = reader_client.post("/iam/users/details/alice/detach", {"policy_arn": READ_ONLY})
     assert response.status_code == 403
-    assert last_event("DetachUserPolicy").error_code == "AccessDeniedException"
+    assert last_event("DetachUserPolicy").error_code == "AccessDenied"
     assert list(alice.attached_policies.values_list("arn", flat=True)) == [READ_ONLY]
 
 
@@ -539,7 +539,7 @@ def test_a_malformed_inline_policy_is_explained_and_not_saved(signed_in, alice):
     assert response.status_code == 400
     assert "MalformedPolicyDocumentException" in response.content.decode()
     assert not alice.inline_policies.exists()
-    assert last_event("PutUserPolicy").error_code == "MalformedPolicyDocumentException"
+    assert last_event("PutUserPolicy").error_code == "MalformedPolicyDocument"
 
 
 def test_inline_policies_together_stay_within_iam_user_quota(signed_in, alice):
@@ -592,10 +592,10 @@ def test_inline_policy_changes_are_refused_to_a_reader(reader_client, admin, ali
     response = reader_client.post("/iam/users/details/alice/inline/create",
                                   {"policy_name": "q", "policy": allow()})
     assert response.status_code == 403
-    assert last_event("PutUserPolicy").error_code == "AccessDeniedException"
+    assert last_event("PutUserPolicy").error_code == "AccessDenied"
     response = reader_client.post("/iam/users/details/alice/inline/p/delete")
     assert response.status_code == 403
-    assert last_event("DeleteUserPolicy").error_code == "AccessDeniedException"
+    assert last_event("DeleteUserPolicy").error_code == "AccessDenied"
     assert list(alice.inline_policies.values_list("name", flat=True)) == ["p"]
 
 
@@ -749,26 +749,26 @@ def test_access_key_changes_are_refused_to_a_reader(reader_client, alice, alice_
     access_key, _ = alice_key
     response = reader_client.post("/iam/users/details/alice/access-keys/create")
     assert response.status_code == 403 and "iam:CreateAccessKey" in response.content.decode()
-    assert last_event("CreateAccessKey").error_code == "AccessDeniedException"
+    assert last_event("CreateAccessKey").error_code == "AccessDenied"
     response = reader_client.post(
         f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/status",
         {"status": "Inactive"})
     assert response.status_code == 403
-    assert last_event("UpdateAccessKey").error_code == "AccessDeniedException"
+    assert last_event("UpdateAccessKey").error_code == "AccessDenied"
     users.access_key_update_status(caller=scheduler(), user=alice,
                                    access_key_id=access_key.access_key_id, status="Inactive")
     response = reader_client.post(
         f"/iam/users/details/alice/access-keys/{access_key.access_key_id}/delete",
         {"confirmation": access_key.access_key_id})
     assert response.status_code == 403
-    assert last_event("DeleteAccessKey").error_code == "AccessDeniedException"
+    assert last_event("DeleteAccessKey").error_code == "AccessDenied"
     assert alice.access_keys.count() == 1
 
 
 def test_the_security_credentials_tab_is_refused_without_permission(nobody_client, alice):
     response = nobody_client.get("/iam/users/details/alice/security-credentials")
     assert response.status_code == 403
-    assert last_event("GetUser").error_code == "AccessDeniedException"
+    assert last_event("GetUser").error_code == "AccessDenied"
 
 
 def test_access_key_forms_enforce_csrf(admin, alice, alice_key):
@@ -841,11 +841,11 @@ def test_console_password_changes_are_refused_to_a_reader(reader_client, alice):
     response = reader_client.post("/iam/users/details/alice/console-access",
                                   {"console_access": "disable"})
     assert response.status_code == 403
-    assert last_event("DeleteLoginProfile").error_code == "AccessDeniedException"
+    assert last_event("DeleteLoginProfile").error_code == "AccessDenied"
     response = reader_client.post("/iam/users/details/alice/console-access",
                                   {"console_access": "enable", "password_type": "autogenerated"})
     assert response.status_code == 403
-    assert last_event("UpdateLoginProfile").error_code == "AccessDeniedException"
+    assert last_event("UpdateLoginProfile").error_code == "AccessDenied"
     alice.refresh_from_db()
     assert alice.check_password(STRONG_PASSWORD)
 
@@ -971,7 +971,7 @@ def test_delete_is_refused_to_a_reader_and_stops_at_the_first_refusal(reader_cli
     response = reader_client.post("/iam/users/details/alice/delete", {"confirmation": "alice"})
     assert response.status_code == 403
     assert "iam:DeleteAccessKey" in response.content.decode()
-    assert last_event("DeleteAccessKey").error_code == "AccessDeniedException"
+    assert last_event("DeleteAccessKey").error_code == "AccessDenied"
     assert User.objects.filter(name="alice").exists() and alice.access_keys.exists()
 
 

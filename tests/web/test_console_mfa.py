@@ -71,7 +71,7 @@ def test_the_mfa_container_is_denied_without_iam_permissions(nobody_client, alic
     response = nobody_client.get("/iam/users/details/alice/mfa")
     assert response.status_code == 403
     assert "iam:GetUser" in response.content.decode()
-    assert last_event("GetUser").error_code == "AccessDeniedException"
+    assert last_event("GetUser").error_code == "AccessDenied"
     assert last_event("ListMFADevices") is None
 
 
@@ -95,7 +95,7 @@ def test_the_mfa_container_is_denied_at_list_mfa_devices_for_a_user_reader(user_
     assert response.status_code == 403
     assert "iam:ListMFADevices" in response.content.decode()
     assert last_event("GetUser").error_code == ""
-    assert last_event("ListMFADevices").error_code == "AccessDeniedException"
+    assert last_event("ListMFADevices").error_code == "AccessDenied"
 
 
 @pytest.mark.parametrize("path", ["mfa", "mfa/assign", "mfa/remove"])
@@ -105,7 +105,7 @@ def test_a_denied_caller_cannot_tell_whether_a_user_exists(nobody_client, alice,
     ghost = nobody_client.get(f"/iam/users/details/ghost/{path}")
     assert real.status_code == ghost.status_code == 403
     assert [e.error_code for e in AuditEvent.objects.filter(event_name="GetUser")] == [
-        "AccessDeniedException", "AccessDeniedException"]
+        "AccessDenied", "AccessDenied"]
     assert not AuditEvent.objects.exclude(event_name="GetUser").exists()
 
 
@@ -238,7 +238,7 @@ def test_a_second_device_is_refused_while_one_is_enabled(signed_in, alice):
     response = assign(signed_in, device_name="another")
     assert response.status_code == 400
     assert "already has an MFA device" in response.content.decode()
-    assert last_event("CreateVirtualMFADevice").error_code == "LimitExceededException"
+    assert last_event("CreateVirtualMFADevice").error_code == "LimitExceeded"
 
 
 def test_a_device_name_with_markup_is_refused_and_shown_inert(signed_in, alice):
@@ -247,7 +247,7 @@ def test_a_device_name_with_markup_is_refused_and_shown_inert(signed_in, alice):
     assert response.status_code == 400
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert" in html
-    assert last_event("CreateVirtualMFADevice").error_code == "ValidationException"
+    assert last_event("CreateVirtualMFADevice").error_code == "ValidationError"
     assert not MFADevice.objects.exists()
 
 
@@ -255,7 +255,7 @@ def test_assign_is_denied_without_iam_permissions(nobody_client, alice):
     response = assign(nobody_client)
     assert response.status_code == 403
     assert "iam:GetUser" in response.content.decode()
-    assert last_event("GetUser").error_code == "AccessDeniedException"
+    assert last_event("GetUser").error_code == "AccessDenied"
     assert last_event("CreateVirtualMFADevice") is None
     assert not MFADevice.objects.exists()
 
@@ -268,7 +268,7 @@ def test_enable_is_denied_without_iam_permissions(admin, account, alice):
     enabled_before = last_event("EnableMFADevice")
     response = enable(nobody, MFADevice.objects.get(user=alice).secret())
     assert response.status_code == 403
-    assert last_event("GetUser").error_code == "AccessDeniedException"
+    assert last_event("GetUser").error_code == "AccessDenied"
     assert last_event("EnableMFADevice") == enabled_before
     assert not MFADevice.objects.get(user=alice).enabled
 
@@ -321,7 +321,7 @@ def test_remove_is_denied_without_iam_permissions(account, alice_with_device):
     nobody.force_login(make_user(account, "nobody"))
     response = nobody.post("/iam/users/details/alice/mfa/remove")
     assert response.status_code == 403
-    assert last_event("GetUser").error_code == "AccessDeniedException"
+    assert last_event("GetUser").error_code == "AccessDenied"
     assert MFADevice.objects.get(user=alice_with_device).enabled
 
 
@@ -331,7 +331,7 @@ def test_the_remove_confirmation_refused_to_list_devices_is_the_403_page(user_re
     assert response.status_code == 403
     html = response.content.decode()
     assert "iam:ListMFADevices" in html and "Remove MFA device?" not in names(html, "h1")
-    assert last_event("ListMFADevices").error_code == "AccessDeniedException"
+    assert last_event("ListMFADevices").error_code == "AccessDenied"
     assert MFADevice.objects.get(user=alice_with_device).enabled
 
 

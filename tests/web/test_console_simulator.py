@@ -192,7 +192,7 @@ def test_simulating_needs_iam_simulate_principal_policy(client, account, key, al
     assert response.status_code == 403
     assert "iam:SimulatePrincipalPolicy" in response.content.decode()
     event = AuditEvent.objects.get(event_name="SimulatePrincipalPolicy")
-    assert event.error_code == "AccessDeniedException"
+    assert event.error_code == "AccessDenied"
 
 
 def test_the_page_is_denied_without_iam_permissions(client, account):
@@ -200,7 +200,7 @@ def test_the_page_is_denied_without_iam_permissions(client, account):
     response = client.get("/iam/policy-simulator")
     assert response.status_code == 403
     assert "iam:ListUsers" in response.content.decode()
-    assert AuditEvent.objects.get(event_name="ListUsers").error_code == "AccessDeniedException"
+    assert AuditEvent.objects.get(event_name="ListUsers").error_code == "AccessDenied"
 
 
 @pytest.mark.django_db

@@ -207,7 +207,7 @@ def test_switching_to_a_role_whose_trust_policy_does_not_name_the_user_is_refuse
     assert response.status_code == 403
     assert "AccessDeniedException" in html and "sts:AssumeRole" in html
     event = last_event("AssumeRole")
-    assert (event.principal_arn, event.error_code) == (mallory.arn, "AccessDeniedException")
+    assert (event.principal_arn, event.error_code) == (mallory.arn, "AccessDenied")
     assert SESSION_KEY not in client.session and not SessionCredential.objects.exists()
 
 
@@ -216,7 +216,7 @@ def test_an_unknown_account_or_role_is_refused_like_a_denied_one(alice_client, o
                  {"account": "example", "role": "ghost"}):
         response = alice_client.post("/iam/switch-role", data)
         assert response.status_code == 403
-        assert last_event("AssumeRole").error_code == "AccessDeniedException"
+        assert last_event("AssumeRole").error_code == "AccessDenied"
 
 
 def test_bad_input_is_explained_on_the_form(alice_client):

@@ -67,7 +67,7 @@ def test_a_session_without_mfa_is_refused_a_role_that_demands_mfa(alice, guarded
     response = switch(client)
     assert response.status_code == 403
     assert "sts:AssumeRole" in response.content.decode()
-    assert last_assume_role().error_code == "AccessDeniedException"
+    assert last_assume_role().error_code == "AccessDenied"
     assert SESSION_KEY not in client.session
     assert not SessionCredential.objects.exists()
 
