@@ -17,6 +17,7 @@ from audit import alerts
 from audit.alerts import alerts_scan
 from audit.models import Alert, AlertScanState, AuditEvent
 from audit.tasks import audit_alerts_scan
+from grants.users import user_list
 from keys import operations, services
 from keys.policies import api_default_policy
 from kmsconsole.errors import AccessDeniedError, DisabledError, InvalidStateError
@@ -70,6 +71,21 @@ def test_ten_denied_requests_within_a_minute_raise_one_burst_alert(nobody, key):
     assert ("was denied 10 requests (AccessDeniedException or AccessDenied) within 1 minute."
             in alert.message)
     assert alert.acknowledged_at is None
+
+
+def test_iam_refusals_count_towards_the_burst_like_kms_ones(nobody, key):
+    # A stolen credential probing IAM (AccessDenied) and KMS (AccessDeniedException) alike.
+    kms_sequences = denied(nobody, key, 5)
+    for _ in range(5):
+        with raises_kms(AccessDeniedError):
+            user_list(caller=caller_for(nobody))
+    iam_events = AuditEvent.objects.filter(principal_arn=nobody.arn, error_code="AccessDenied",
+                                           event_source="iam.amazonaws.com")
+    assert iam_events.count() == 5
+    alerts_scan()
+    [alert] = raised(alerts.DENIED_BURST)
+    assert alert.event_sequences == kms_sequences + sorted(
+        iam_events.values_list("sequence", flat=True))
 
 
 def test_nine_denied_requests_raise_no_burst_alert(nobody, key):

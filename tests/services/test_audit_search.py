@@ -175,6 +175,19 @@ def test_the_time_range_keeps_events_from_start_to_end(caller, alice):
     assert names_of(search(caller, user="alice", end=end)) == ["Event2", "Event1", "Event0"]
 
 
+def test_denied_only_finds_kms_iam_and_sts_refusals_each_with_its_services_code(caller, world,
+                                                                                alice):
+    alice_caller = world["alice_caller"]
+    iam_refusal = Operation(alice_caller, "ListUsers", True, None, "iam.amazonaws.com")
+    record(iam_refusal, error=AccessDeniedError("alice may not list users"))
+    sts_refusal = Operation(alice_caller, "AssumeRole", True, None, "sts.amazonaws.com")
+    record(sts_refusal, error=AccessDeniedError("alice may not assume it"))
+    page = search(caller, denied_only=True)
+    assert [(event.event_name, event.error_code) for event in page.events] == [
+        ("AssumeRole", "AccessDenied"), ("ListUsers", "AccessDenied"),
+        ("Decrypt", "AccessDeniedException")]
+
+
 # --- combinations ------------------------------------------------------------------------------
 
 def test_filters_combine_with_and(caller, world):
