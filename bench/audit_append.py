@@ -25,12 +25,9 @@ Settings: DEBUG off (Django keeps no query log), LOG_LEVEL WARNING.
 """
 
 import argparse
-import base64
 import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,34 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _fresh_django import fresh_django  # noqa: E402  (bench/, the script's directory)
+
 BENCH_DB = "kmsconsole_bench_audit_append"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def configure() -> None:
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "kmsconsole.settings",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
-        "KMS_VAR_DIR": tempfile.mkdtemp(prefix="kmsconsole-audit-append-"),
-        "KMS_ROOT_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DJANGO_SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
-        "DJANGO_DEBUG": "0",
-        # Production mode refuses to start without these (kmsconsole/production.py).
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "AUDIT_DIGEST_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "LOG_LEVEL": "WARNING",
-    })
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    fresh_django(BENCH_DB, allowed_host="127.0.0.1")
 
 
 def encrypt_operation():

@@ -20,13 +20,10 @@ Settings: DEBUG off (Django keeps no query log), LOG_LEVEL WARNING.
 """
 
 import argparse
-import base64
 import datetime
-import os
 import resource
 import secrets
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -34,37 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _fresh_django import fresh_django  # noqa: E402  (bench/, the script's directory)
+
 BENCH_DB = "kmsconsole_bench_rotation_sweep"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ACCOUNT_ID = "111122223333"
 REGION = "us-east-1"
 CREATE_BATCH = 1000
 
 
 def configure() -> None:
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "kmsconsole.settings",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
-        "KMS_VAR_DIR": tempfile.mkdtemp(prefix="kmsconsole-rotation-sweep-"),
-        "KMS_ROOT_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DJANGO_SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
-        "DJANGO_DEBUG": "0",
-        # What production mode requires (kmsconsole/production.py); this process serves nothing.
-        "DJANGO_ALLOWED_HOSTS": "localhost",
-        "AUDIT_DIGEST_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "LOG_LEVEL": "WARNING",
-    })
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    fresh_django(BENCH_DB, allowed_host="localhost")
 
 
 def create_due_keys(count: int) -> None:

@@ -12,20 +12,8 @@ from django.shortcuts import redirect
 
 from kmsconsole.errors import AccessDeniedError, KmsError
 
-from .policy_views import check_policy_document
+from .policy_views import NEW_POLICY_DOCUMENT, check_policy_document
 from .role_forms import InlinePolicyForm, newline_normalised
-
-NEW_INLINE_POLICY = """{
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "Statement1",
-            "Effect": "Allow",
-            "Action": [],
-            "Resource": []
-        }
-    ]
-}"""
 
 
 @dataclass(frozen=True)
@@ -44,7 +32,7 @@ class InlinePolicyOwner:
 def edit_inline_policy(request, owner: InlinePolicyOwner, *, policy_name: str | None):
     """Create an inline policy (policy_name None) or edit one (Put*Policy either way)."""
     if request.method == "GET":
-        text = NEW_INLINE_POLICY
+        text = NEW_POLICY_DOCUMENT
         if policy_name is not None:
             try:
                 text = owner.get_document(policy_name)

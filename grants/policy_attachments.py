@@ -40,9 +40,13 @@ def attach_policies(request, holder: PolicyHolder, *, title: str, heading: str,
         if not chosen:
             messages.error(request, "Select one or more policies to attach.")
             return redirect(holder.attach_url)
+        def attach_each():
+            for policy_arn in chosen:
+                holder.attach(policy_arn)
+
         return act_then_redirect(
-            request, lambda: [holder.attach(policy_arn) for policy_arn in chosen],
-            refuse=holder.refuse, success=f"Policy was successfully attached to {holder.kind}.",
+            request, attach_each, refuse=holder.refuse,
+            success=f"Policy was successfully attached to {holder.kind}.",
             done=holder.done_url, failed=holder.attach_url)
     name_filter = request.GET.get("name", "").strip()[:128]
     try:

@@ -334,9 +334,13 @@ def policy_entities_attach(request, name: str, aws_managed: bool = False):
     if not chosen:
         messages.error(request, "Select one or more users or roles to attach the policy to.")
         return redirect(page.url("entities"))
+
+    def attach_each():
+        for entity in chosen:
+            _entity_call(page, entity, attach=True)
+
     return act_then_redirect(
-        request, lambda: [_entity_call(page, entity, attach=True) for entity in chosen],
-        refuse=lambda error: _error(request, error, name),
+        request, attach_each, refuse=lambda error: _error(request, error, name),
         success=f"Policy {page.policy.name} attached.", done=page.url("entities"))
 
 
